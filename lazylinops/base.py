@@ -1,0 +1,731 @@
+"""``LinearOperator``: a storage-less ``torch.Tensor`` wrapper subclass (DESIGN §3, §8).
+
+To torch an operator is a 2-D tensor ``(prod(osize), prod(isize))`` with a dtype and a
+device and no storage. Subclasses implement ``_apply(x)`` / ``_apply_adjoint(y)`` on named
+shapes (batch dims lead); everything else — matmul semantics, adjoint, dense, dtype and
+device moves, serialization — is derived here once.
+"""
+
+import copy
+import warnings
+
+import torch
+from torch._C import DisableTorchFunctionSubclass
+
+from .dims import as_size, fmt_names, prod, resolve_shapes
+from .errors import DeviceError, DtypeError, ImmutableError, ShapeError
+
+# Metadata every operator carries in its ``__dict__``; everything else there is its state.
+_META = ("_ishape", "_oshape", "_isize", "_osize", "_shape", "_dtype", "_device", "_tags")
+_CACHE = "_cache"
+
+_PROMOTE = {}
+
+
+def promote(a, b):
+    """``torch.promote_types`` with a cache (it is on every apply's path)."""
+    key = (a, b)
+    out = _PROMOTE.get(key)
+    if out is None:
+        out = _PROMOTE[key] = torch.promote_types(a, b)
+    return out
+
+
+def real_dtype(dtype):
+    """float32 for complex64, float64 for complex128, the dtype itself if real."""
+    return dtype.to_real() if dtype.is_complex else dtype
+
+
+def complex_dtype(dtype):
+    """complex64 for float32 (and float16/bfloat16), complex128 for float64."""
+    if dtype.is_complex:
+        return dtype
+    return torch.complex128 if dtype == torch.float64 else torch.complex64
+
+
+def check_dtype(dtype, what):
+    """Operators compute in floating or complex dtypes only; refuse integers and bools."""
+    if not isinstance(dtype, torch.dtype):
+        raise DtypeError(f"{what}: expected a torch.dtype, got {dtype!r}")
+    if not (dtype.is_floating_point or dtype.is_complex):
+        raise DtypeError(
+            f"{what}: dtype {dtype} is not a floating or complex dtype; operators are never "
+            "silently cast from integers or bools — convert first, e.g. x.float() or x.to(torch.complex64)"
+        )
+    return dtype
+
+
+def as_device(device, what="device"):
+    """A ``torch.device`` from a string/device/index, with a clear error for bad strings."""
+    if device is None:
+        return torch.device("cpu")
+    if isinstance(device, torch.device):
+        return device
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise DeviceError(
+            f"{what}: {device!r} is not a device; use e.g. 'cpu', 'cuda', 'cuda:1' or 'meta' ({exc})"
+        ) from None
+
+
+def _is_op(x):
+    return isinstance(x, LinearOperator)
+
+
+def _rebuild(cls, state):
+    """Make the wrapper for ``cls`` from a complete state dict (no ``__init__`` run)."""
+    obj = torch.Tensor._make_wrapper_subclass(
+        cls, state["_shape"], dtype=state["_dtype"], device=state["_device"]
+    )
+    obj.__dict__.update(state)
+    obj.__dict__[_CACHE] = {}
+    return obj
+
+
+def _rebuild_operator(cls, state):
+    """Unpickling entry point (registered with ``torch.serialization.add_safe_globals``)."""
+    state = dict(state)
+    state["_isize"] = torch.Size(state["_isize"])
+    state["_osize"] = torch.Size(state["_osize"])
+    state["_shape"] = torch.Size(state["_shape"])
+    return _rebuild(cls, state)
+
+
+class _OperatorMeta(torch._C._TensorMeta):
+    """Runs a subclass's plain ``__init__`` first, then builds the wrapper of the right size.
+
+    A wrapper subclass must know its size, dtype and device when the tensor is created,
+    but an ordinary ``__init__`` only learns them when it calls ``super().__init__``. So
+    ``__init__`` runs on a placeholder instance; its ``__dict__`` moves to the real wrapper.
+    """
+
+    def __call__(cls, *args, **kwargs):
+        proto = torch.Tensor._make_wrapper_subclass(cls, (0, 0))
+        proto.__dict__[_CACHE] = {}
+        cls.__init__(proto, *args, **kwargs)
+        state = proto.__dict__
+        if "_shape" not in state:
+            raise TypeError(
+                f"{cls.__name__}.__init__ must call super().__init__(ishape=..., oshape=..., "
+                "isize=..., osize=..., dtype=..., device=...)"
+            )
+        obj = torch.Tensor._make_wrapper_subclass(
+            cls, state["_shape"], dtype=state["_dtype"], device=state["_device"]
+        )
+        obj.__dict__.update(state)
+        state.clear()
+        return obj
+
+
+class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
+    """A lazy linear map between named shapes that torch sees as a 2-D matrix.
+
+    Subclass it with a plain ``__init__`` that calls ``super().__init__(...)`` and stores
+    weights as attributes, then implement ``_apply(x)`` and ``_apply_adjoint(y)``:
+
+    >>> import torch, lazylinops as ll
+    >>> class Double(ll.LinearOperator):
+    ...     def __init__(self, n):
+    ...         super().__init__(ishape="N", oshape="N", isize=(n,), osize=(n,))
+    ...     def _apply(self, x):
+    ...         return 2 * x
+    ...     def _apply_adjoint(self, y):
+    ...         return 2 * y
+    >>> A = Double(3)
+    >>> A.shape, (A @ torch.ones(3)).tolist()
+    (torch.Size([3, 3]), [2.0, 2.0, 2.0])
+
+    Optional structural overrides: ``_adjoint()``, ``_normal()``, ``_conj()``,
+    ``_inverse()``, ``_diagonal()``, ``_to_dense()``, ``_split(tile)``.
+    """
+
+    # Names of floating weights that stay real when the operator is cast to complex
+    # (locations, tables); other floating/complex weights follow the operator's dtype.
+    _real_weights = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        torch.serialization.add_safe_globals([cls])
+
+    def __init__(self, *, ishape=None, oshape=None, isize, osize, dtype=None, device=None, tags=()):
+        isize, osize = as_size(isize, "isize"), as_size(osize, "osize")
+        ishape, oshape = resolve_shapes(ishape, oshape, isize, osize)
+        dtype = torch.get_default_dtype() if dtype is None else dtype
+        d = self.__dict__
+        d["_ishape"], d["_oshape"] = ishape, oshape
+        d["_isize"], d["_osize"] = isize, osize
+        d["_shape"] = torch.Size((prod(osize), prod(isize)))
+        d["_dtype"] = check_dtype(dtype, type(self).__name__)
+        d["_device"] = as_device(device)
+        d["_tags"] = tuple(sorted(set(tags)))
+        d.setdefault(_CACHE, {})
+
+    # ------------------------------------------------------------------ metadata
+    ishape = property(lambda self: self._ishape, doc="Input dim names (tuple of str).")
+    oshape = property(lambda self: self._oshape, doc="Output dim names (tuple of str).")
+    isize = property(lambda self: self._isize, doc="Input sizes (torch.Size).")
+    osize = property(lambda self: self._osize, doc="Output sizes (torch.Size).")
+    shape = property(lambda self: self._shape, doc="``(prod(osize), prod(isize))``.")
+    dtype = property(lambda self: self._dtype, doc="The dtype of ``to_dense()``.")
+    device = property(lambda self: self._device)
+    ndim = property(lambda self: 2)
+    tags = property(lambda self: frozenset(self._tags), doc="Structural properties: hermitian, pd, unitary …")
+    is_cuda = property(lambda self: self._device.type == "cuda")
+    is_cpu = property(lambda self: self._device.type == "cpu")
+    is_meta = property(lambda self: self._device.type == "meta")
+
+    def size(self, dim=None):
+        return self._shape if dim is None else self._shape[dim]
+
+    def dim(self):
+        return 2
+
+    def numel(self):
+        return self._shape[0] * self._shape[1]
+
+    def __len__(self):
+        return self._shape[0]
+
+    def __hash__(self):
+        return id(self)
+
+    # ------------------------------------------------------------------ state
+    def _state(self):
+        """Everything in ``__dict__`` but the cache (metadata included)."""
+        return {k: v for k, v in self.__dict__.items() if k != _CACHE}
+
+    def _items(self):
+        """``(key, value)`` of the operator's own state (no metadata, no cache)."""
+        return [(k, v) for k, v in self.__dict__.items() if k != _CACHE and k not in _META]
+
+    def children(self):
+        """The child operators, in state order."""
+        out = []
+        for _, v in self._items():
+            if _is_op(v):
+                out.append(v)
+            elif isinstance(v, (tuple, list)):
+                out.extend(c for c in v if _is_op(c))
+        return out
+
+    def weights(self):
+        """``{name: tensor}`` of this operator's own weights (not its children's)."""
+        out = {}
+        for k, v in self._items():
+            if isinstance(v, torch.Tensor) and not _is_op(v):
+                out[k] = v
+            elif isinstance(v, (tuple, list)):
+                for i, c in enumerate(v):
+                    if isinstance(c, torch.Tensor) and not _is_op(c):
+                        out[f"{k}.{i}"] = c
+        return out
+
+    def _map(self, fn_weight, fn_child, **meta):
+        """A new operator of the same class with weights/children mapped and metadata set."""
+
+        def one(key, v):
+            if _is_op(v):
+                return fn_child(v)
+            if isinstance(v, torch.Tensor):
+                return fn_weight(key, v)
+            if isinstance(v, (tuple, list)) and any(isinstance(c, torch.Tensor) for c in v):
+                return type(v)(one(key, c) for c in v)
+            return v
+
+        state = {k: (v if k in _META else one(k, v)) for k, v in self._state().items()}
+        state.update(meta)
+        return _rebuild(type(self), state)
+
+    @property
+    def requires_grad(self):
+        return any(w.requires_grad for w in self.weights().values()) or any(
+            c.requires_grad for c in self.children()
+        )
+
+    @requires_grad.setter
+    def requires_grad(self, value):
+        self.requires_grad_(value)
+
+    def requires_grad_(self, requires_grad=True):
+        """Set ``requires_grad`` on every floating leaf weight (recursively); returns self."""
+        for w in self.weights().values():
+            if (w.is_floating_point() or w.is_complex()) and w.is_leaf:
+                w.requires_grad_(requires_grad)
+        for c in self.children():
+            c.requires_grad_(requires_grad)
+        return self
+
+    def detach(self):
+        """The same operator with detached weights."""
+        return self._map(lambda k, w: w.detach(), lambda c: c.detach())
+
+    def clone(self, *args, **kwargs):
+        """The same operator with cloned weights (operators are immutable: rarely needed)."""
+        return self._map(lambda k, w: w.clone(), lambda c: c.clone())
+
+    def contiguous(self, *args, **kwargs):
+        return self
+
+    def copy_(self, src, non_blocking=False):
+        """Take the weights of an identically structured operator (``load_state_dict``).
+
+        The operator's weight tensors are replaced by copies of ``src``'s: no tensor the
+        caller passed in is written to.
+        """
+        if not _is_op(src) or type(src) is not type(self) or src.shape != self.shape:
+            raise ImmutableError(
+                f"copy_ into {type(self).__name__} {self.shape} needs an identically structured "
+                f"operator, got {type(src).__name__} {tuple(getattr(src, 'shape', ()))}; operators are "
+                "immutable — build a new one instead"
+            )
+        mine, theirs = self._items(), dict(src._items())
+        for k, v in mine:
+            w = theirs.get(k)
+            if _is_op(v):
+                v.copy_(w, non_blocking)
+            elif isinstance(v, torch.Tensor):
+                if not isinstance(w, torch.Tensor) or w.shape != v.shape:
+                    raise ImmutableError(f"copy_: weight {k!r} of {type(self).__name__} differs in structure")
+                self.__dict__[k] = w.detach().to(v.device, v.dtype, copy=True).requires_grad_(v.requires_grad)
+            elif isinstance(v, (tuple, list)):
+                new = []
+                for a, b in zip(v, w):
+                    if _is_op(a):
+                        a.copy_(b, non_blocking)
+                        new.append(a)
+                    elif isinstance(a, torch.Tensor):
+                        new.append(b.detach().to(a.device, a.dtype, copy=True))
+                    else:
+                        new.append(a)
+                self.__dict__[k] = type(v)(new)
+        self.__dict__[_CACHE] = {}
+        return self
+
+    # ------------------------------------------------------------------ serialization
+    def __reduce_ex__(self, protocol):
+        state = self._state()
+        state["_isize"], state["_osize"] = tuple(self._isize), tuple(self._osize)
+        state["_shape"] = tuple(self._shape)
+        return (_rebuild_operator, (type(self), state))
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        out = _rebuild(type(self), copy.deepcopy(self._state(), memo))
+        memo[id(self)] = out
+        return out
+
+    def __copy__(self):
+        return _rebuild(type(self), self._state())
+
+    def __tensor_flatten__(self):
+        """Inner tensors (weights and children) by attribute name; the rest is context."""
+        names, static, seqs = [], {}, {}
+        for k, v in self._state().items():
+            if isinstance(v, torch.Tensor):
+                names.append(k)
+            elif isinstance(v, (tuple, list)) and any(isinstance(c, torch.Tensor) for c in v):
+                kinds = []
+                for i, c in enumerate(v):
+                    tensor = isinstance(c, torch.Tensor)
+                    if tensor:
+                        names.append(f"{k}.{i}")
+                    kinds.append((tensor, None if tensor else c))
+                seqs[k] = (type(v), tuple(kinds))
+            else:
+                static[k] = v
+        return names, (type(self), static, seqs)
+
+    @staticmethod
+    def __tensor_unflatten__(inner_tensors, ctx, outer_size, outer_stride):
+        cls, static, seqs = ctx
+        state = dict(static)
+        for k, (typ, kinds) in seqs.items():
+            state[k] = typ(inner_tensors[f"{k}.{i}"] if t else c for i, (t, c) in enumerate(kinds))
+        state.update((k, t) for k, t in inner_tensors.items() if "." not in k)
+        return _rebuild(cls, state)
+
+    def __getattr__(self, name):
+        # ``__tensor_flatten__`` names tensors inside tuples as "key.i".
+        key, dot, idx = name.rpartition(".")
+        if dot and idx.isdigit() and key in self.__dict__:
+            return self.__dict__[key][int(idx)]
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    # ------------------------------------------------------------------ moves
+    def to(self, *args, **kwargs):
+        """A new operator with moved/cast weights; ``A.to(dtype).dtype == dtype``."""
+        device, dtype, non_blocking, _ = torch._C._nn._parse_to(*args, **kwargs)
+        return self._to(device, dtype, non_blocking, kwargs.get("copy", False))
+
+    def _to(self, device=None, dtype=None, non_blocking=False, copy=False):
+        device = self._device if device is None else as_device(device)
+        dtype = self._dtype if dtype is None else check_dtype(dtype, f"{type(self).__name__}.to")
+        if device == self._device and dtype == self._dtype and not copy:
+            return self
+        if self._dtype.is_complex and not dtype.is_complex:
+            from .operators.compose import RealPart
+
+            warnings.warn(
+                f"casting complex operator {type(self).__name__} to {dtype} keeps the real part "
+                "of its dense matrix, as Tensor.to does",
+                UserWarning,
+                stacklevel=3,
+            )
+            return RealPart(self._to(device, complex_dtype(dtype), non_blocking, copy))
+        real = self._real_weights
+
+        def weight(key, w):
+            if w.is_floating_point() or w.is_complex():
+                wd = real_dtype(dtype) if key in real else dtype
+                return w.to(device=device, dtype=wd, non_blocking=non_blocking, copy=copy)
+            return w.to(device=device, non_blocking=non_blocking, copy=copy)
+
+        return self._map(weight, lambda c: c._to(device, dtype, non_blocking, copy), _dtype=dtype, _device=device)
+
+    def cpu(self, *args, **kwargs):
+        return self._to(torch.device("cpu"))
+
+    def cuda(self, device=None, *args, **kwargs):
+        return self._to(torch.device("cuda") if device is None else as_device(device if not isinstance(device, int) else f"cuda:{device}"))
+
+    def float(self, *a, **k):
+        return self._to(dtype=torch.float32)
+
+    def double(self, *a, **k):
+        return self._to(dtype=torch.float64)
+
+    def half(self, *a, **k):
+        return self._to(dtype=torch.float16)
+
+    def bfloat16(self, *a, **k):
+        return self._to(dtype=torch.bfloat16)
+
+    def cfloat(self, *a, **k):
+        return self._to(dtype=torch.complex64)
+
+    def cdouble(self, *a, **k):
+        return self._to(dtype=torch.complex128)
+
+    def type(self, dtype=None, non_blocking=False, **kwargs):
+        if dtype is None:
+            with DisableTorchFunctionSubclass():
+                return torch.Tensor.type(self)
+        if isinstance(dtype, str):
+            dtype = {"torch.FloatTensor": torch.float32, "torch.DoubleTensor": torch.float64}.get(dtype)
+            if dtype is None:
+                raise DtypeError("LinearOperator.type: pass a torch.dtype such as torch.float64")
+        return self._to(dtype=dtype)
+
+    # ------------------------------------------------------------------ apply
+    def _apply(self, x):
+        raise NotImplementedError(f"{type(self).__name__} must implement _apply(x)")
+
+    def _apply_adjoint(self, y):
+        raise NotImplementedError(f"{type(self).__name__} must implement _apply_adjoint(y)")
+
+    def _prepare(self, x, size, what):
+        """Check an input's type, dtype, device and trailing sizes; promote its dtype."""
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"{type(self).__name__} {what}: expected a torch.Tensor, got {type(x).__name__}; "
+                "convert with torch.as_tensor(x)"
+            )
+        xd = x.dtype
+        if xd is not self._dtype:
+            if not (xd.is_floating_point or xd.is_complex):
+                check_dtype(xd, f"{type(self).__name__} {what}")
+            x = x.to(promote(self._dtype, xd))
+        n = len(size)
+        xs = x.shape
+        if xs[len(xs) - n :] != size or len(xs) < n:
+            names = self._ishape if size is self._isize else self._oshape
+            raise ShapeError(
+                f"{type(self).__name__} {what}: expected input of shape (*batch, {', '.join(map(str, size))}) "
+                f"for named shape {fmt_names(names, size)}, got {tuple(xs)}; reshape the input so its "
+                "trailing dims match (batch dims lead)"
+            )
+        if x.device != self._device and self._device.type != "meta":
+            raise DeviceError(
+                f"{type(self).__name__} {what}: operator is on {self._device}, input on {x.device}; "
+                f"move one of them, e.g. x.to('{self._device}') or A.to('{x.device}')"
+            )
+        return x
+
+    def __call__(self, x):
+        """Named apply: ``x.shape == (*batch, *isize)`` → ``(*batch, *osize)``."""
+        if _is_op(x):
+            return self @ x
+        y = self._apply(self._prepare(x, self._isize, "apply"))
+        return y.clone() if y is x else y
+
+    apply = __call__
+
+    def _apply_transpose(self, y):
+        # Aᵀ y = conj(Aᴴ conj(y))
+        if y.is_complex():
+            return self._apply_adjoint(y.conj()).conj().resolve_conj()
+        out = self._apply_adjoint(y)
+        return out.resolve_conj() if out.is_complex() else out
+
+    def _matmul(self, x):
+        """Torch matmul semantics of the matrix on a plain tensor ``x``."""
+        nd = x.dim()
+        M, N = self._shape
+        if nd == 1:
+            if x.shape[0] != N:
+                raise self._matmul_error(x, "A @ x")
+            x = self._prepare(x.view(self._isize) if x.is_contiguous() else x.reshape(self._isize), self._isize, "A @ x")
+            y = self._apply(x).reshape(M)
+            return y.clone() if y is x else y
+        if nd == 0 or x.shape[-2] != N:
+            raise self._matmul_error(x, "A @ x")
+        batch, K = x.shape[:-2], x.shape[-1]
+        xt = x.transpose(-1, -2).reshape(*batch, K, *self._isize)
+        y = self._apply(self._prepare(xt, self._isize, "A @ x"))
+        return y.reshape(*batch, K, M).transpose(-1, -2)
+
+    def _rmatmul(self, x):
+        """``x @ A`` for a plain tensor ``x``: rows of ``x`` times the matrix."""
+        nd = x.dim()
+        M, N = self._shape
+        if nd == 0 or x.shape[-1] != M:
+            raise self._matmul_error(x, "x @ A")
+        lead = x.shape[:-1]
+        rows = self._prepare(x.reshape(*lead, *self._osize), self._osize, "x @ A")
+        return self._apply_transpose(rows).reshape(*lead, N)
+
+    def _matmul_error(self, x, what):
+        M, N = self._shape
+        need = f"(..., {N}, K) or ({N},)" if what == "A @ x" else f"(..., K, {M}) or ({M},)"
+        return ShapeError(
+            f"{what}: {type(self).__name__} is a {M}×{N} matrix "
+            f"{fmt_names(self._oshape, self._osize)}←{fmt_names(self._ishape, self._isize)}, "
+            f"got x of shape {tuple(x.shape)}; x must have shape {need}. "
+            "For named input use A(x) with x of shape (*batch, *A.isize)"
+        )
+
+    def __matmul__(self, other):
+        if _is_op(other):
+            from .rules.compose import compose
+
+            return compose(self, other)
+        if isinstance(other, torch.Tensor):
+            return self._matmul(other)
+        return NotImplemented
+
+    def __rmatmul__(self, other):
+        if _is_op(other):
+            from .rules.compose import compose
+
+            return compose(other, self)
+        if isinstance(other, torch.Tensor):
+            return self._rmatmul(other)
+        return NotImplemented
+
+    # ------------------------------------------------------------------ derived operators
+    @property
+    def H(self):
+        """The adjoint, lazy; ``A.H.H is A``."""
+        cache = self.__dict__[_CACHE]
+        adj = cache.get("H")
+        if adj is None:
+            adj = self._adjoint()
+            cache["H"] = adj
+            if adj is not self:
+                adj.__dict__[_CACHE]["H"] = self
+        return adj
+
+    mH = H
+
+    def adjoint(self):
+        return self.H
+
+    def _adjoint(self):
+        from .operators.compose import Adjoint
+
+        return Adjoint(self)
+
+    def conj(self):
+        """Elementwise conjugate of the matrix (lazy); the operator itself if real."""
+        if not self._dtype.is_complex:
+            return self
+        cache = self.__dict__[_CACHE]
+        out = cache.get("conj")
+        if out is None:
+            out = cache["conj"] = self._conj()
+            out.__dict__[_CACHE]["conj"] = self
+        return out
+
+    def _conj(self):
+        from .operators.compose import Conj
+
+        return Conj(self)
+
+    def resolve_conj(self):
+        return self
+
+    def conj_physical(self):
+        return self.conj()
+
+    @property
+    def T(self):
+        """The transpose ``conj(Aᴴ)``, lazy."""
+        return self.H.conj()
+
+    mT = T
+
+    def t(self):
+        return self.T
+
+    def transpose(self, dim0, dim1):
+        if {dim0 % 2, dim1 % 2} == {0, 1}:
+            return self.T
+        if dim0 % 2 == dim1 % 2:
+            return self
+        raise IndexError(f"transpose: dims {dim0}, {dim1} out of range for a 2-D operator")
+
+    @property
+    def N(self):
+        """The normal operator ``Aᴴ A``, structurally simplified."""
+        cache = self.__dict__[_CACHE]
+        out = cache.get("N")
+        if out is None:
+            out = cache["N"] = self._normal()._with_tags("hermitian", "psd")
+        return out
+
+    def _with_tags(self, *tags):
+        """This operator, or a shallow copy carrying the extra structural tags."""
+        if set(tags) <= set(self._tags):
+            return self
+        return _rebuild(type(self), {**self._state(), "_tags": tuple(sorted({*self._tags, *tags}))})
+
+    def _normal(self):
+        from .rules.normal import generic_normal
+
+        return generic_normal(self)
+
+    def rename(self, ishape=None, oshape=None):
+        """The same operator (same class) with new dim names; names are metadata only."""
+        from .dims import Dim, check_names
+
+        ish = self._ishape if ishape is None else check_names(Dim(ishape), self._isize, "ishape")
+        osh = self._oshape if oshape is None else check_names(Dim(oshape), self._osize, "oshape")
+        return self._renamed(ish, osh)
+
+    def _renamed(self, ishape, oshape):
+        """Hook: operators whose state refers to their names override this."""
+        return _rebuild(type(self), {**self._state(), "_ishape": ishape, "_oshape": oshape})
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other):
+        from .rules.sum import add
+
+        return add(self, other)
+
+    def __radd__(self, other):
+        from .rules.sum import add
+
+        return add(other, self)
+
+    def __sub__(self, other):
+        from .rules.sum import add, scale
+
+        if _is_op(other):
+            return add(self, scale(other, -1))
+        return add(self, -other) if isinstance(other, torch.Tensor) else add(self, other)
+
+    def __rsub__(self, other):
+        from .rules.sum import add, scale
+
+        return add(other, scale(self, -1))
+
+    def __neg__(self):
+        from .rules.sum import scale
+
+        return scale(self, -1)
+
+    def __pos__(self):
+        return self
+
+    def __mul__(self, other):
+        from .rules.sum import scale
+
+        return scale(self, other)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, other):
+        from .rules.sum import scale_div
+
+        return scale_div(self, other)
+
+    # ------------------------------------------------------------------ dense
+    def to_dense(self, dtype=None, *, masked_grad=None):
+        """The dense matrix ``(M, N)`` as a plain ``torch.Tensor``."""
+        from .dispatch import check_densify_limit
+
+        check_densify_limit(self, "to_dense")
+        dense = self._to_dense()
+        return dense if dtype is None else dense.to(dtype)
+
+    def _to_dense(self):
+        M, N = self._shape
+        eye = torch.eye(N, dtype=self._dtype, device=self._device).reshape(N, *self._isize)
+        return self._apply(eye).reshape(N, M).transpose(0, 1).contiguous()
+
+    def _diagonal(self):
+        """Hook: the main diagonal as a vector, or None when not structured."""
+        return None
+
+    def _inverse(self):
+        """Hook: an exact structural inverse operator, or None."""
+        return None
+
+    # ------------------------------------------------------------------ display
+    def __repr__(self, *, tensor_contents=None):
+        from .display import tree
+
+        return tree(self)
+
+    __str__ = __repr__
+
+    def __format__(self, spec):
+        return format(repr(self), spec)
+
+    def _repr_html_(self):
+        from .display import html
+
+        return html(self)
+
+    def _repr_extra(self):
+        """Hook: a short description of parameters for ``repr`` (never touches data)."""
+        return ""
+
+    # ------------------------------------------------------------------ torch protocol
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        from .dispatch import torch_function
+
+        return torch_function(func, types, args, kwargs or {})
+
+    @classmethod
+    def __torch_dispatch__(cls, func, types, args=(), kwargs=None):
+        raise RuntimeError(
+            f"lazylinops bug: ATen op {func} reached the storage-less LinearOperator wrapper; "
+            "every torch call on an operator must be handled in __torch_function__. "
+            "Please report this with the call that triggered it; meanwhile use A.to_dense()."
+        )
+
+    # in-place refusals that Python resolves before __torch_function__
+    def _immutable(self, *args, **kwargs):
+        raise ImmutableError(
+            "operators are immutable: in-place operations are not supported; "
+            "write A = A + B (or A = c * A) to build a new operator"
+        )
+
+    __iadd__ = __isub__ = __imul__ = __itruediv__ = __imatmul__ = __setitem__ = _immutable
+
+
+torch.serialization.add_safe_globals([LinearOperator, _rebuild_operator])

@@ -1,0 +1,45 @@
+"""Error and warning types of lazylinops (DESIGN §7).
+
+Every error message says what went wrong, what was received and how to fix it.
+"""
+
+
+class ShapeError(ValueError):
+    """Named shapes or sizes that do not fit together (names both shapes)."""
+
+
+class DtypeError(TypeError):
+    """An input or weight dtype an operator cannot work in (integer, bool, ...)."""
+
+
+class DeviceError(ValueError):
+    """An unknown device string, or operator and input on different devices."""
+
+
+class DensifyWarning(UserWarning):
+    """A torch function had no structured rule and built the dense matrix."""
+
+
+class DensifyError(RuntimeError):
+    """Densifying was refused: mode "error", or the dense matrix is over the limit."""
+
+
+class ImmutableError(RuntimeError):
+    """An in-place operation or ``out=`` on an operator (operators are immutable)."""
+
+
+class ConvergenceError(RuntimeError):
+    """An iterative solver did not reach its tolerance; carries ``.x`` and ``.info``."""
+
+    def __init__(self, message, x=None, info=None):
+        super().__init__(message)
+        self.x = x
+        self.info = info
+
+
+class NotConverged(ConvergenceError):
+    """The iteration limit was reached before ``‖r‖ ≤ max(rtol·‖b‖, atol)``."""
+
+
+class Diverged(ConvergenceError):
+    """The iteration broke down: NaN/Inf, or a residual that grew without bound."""

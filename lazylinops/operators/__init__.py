@@ -1,0 +1,1 @@
+"""Operator families, one file each (DESIGN §4)."""

@@ -1,0 +1,147 @@
+"""Basic operators: ``Identity``, ``Zero``, ``Scalar``."""
+
+import torch
+
+from ..base import LinearOperator, as_device, complex_dtype
+
+
+class Identity(LinearOperator):
+    """The identity ``I x = x`` on a named shape.
+
+    Weightless: computes in the promoted dtype of its input. O(1) apply (returns the input).
+
+    >>> import torch, lazylinops as ll
+    >>> I = ll.Identity((2, 3), "HW")
+    >>> I(torch.ones(2, 3)).shape, I.shape
+    (torch.Size([2, 3]), torch.Size([6, 6]))
+
+    Dense equivalent: ``torch.eye(6)``.
+    """
+
+    def __init__(self, size, ioshape=None, dtype=None, device=None):
+        super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=dtype, device=device,
+                         tags=("hermitian", "pd", "unitary"))
+
+    def _apply(self, x):
+        return x
+
+    _apply_adjoint = _apply
+
+    def _adjoint(self):
+        return self
+
+    def _conj(self):
+        return self
+
+    def _normal(self):
+        return self  # Iᴴ I = I
+
+    def _inverse(self):
+        return self
+
+    def _diagonal(self):
+        return torch.ones(self.shape[0], dtype=self.dtype, device=self.device)
+
+    def _to_dense(self):
+        return torch.eye(self.shape[0], dtype=self.dtype, device=self.device)
+
+
+class Zero(LinearOperator):
+    """The zero map from ``isize`` to ``osize``: ``0 x = 0``.
+
+    >>> import torch, lazylinops as ll
+    >>> ll.Zero((3,), (2,))(torch.ones(3)).tolist()
+    [0.0, 0.0]
+
+    Dense equivalent: ``torch.zeros(2, 3)``.
+    """
+
+    def __init__(self, isize, osize, ishape=None, oshape=None, dtype=None, device=None):
+        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=dtype, device=device,
+                         tags=("hermitian",) if tuple(isize) == tuple(osize) else ())
+
+    def _apply(self, x):
+        n = len(self.isize)
+        return x.new_zeros(*x.shape[: x.dim() - n], *self.osize)
+
+    def _apply_adjoint(self, y):
+        n = len(self.osize)
+        return y.new_zeros(*y.shape[: y.dim() - n], *self.isize)
+
+    def _adjoint(self):
+        return Zero(self.osize, self.isize, self.oshape, self.ishape, self.dtype, self.device)
+
+    def _conj(self):
+        return self
+
+    def _normal(self):
+        return Zero(self.isize, self.isize, self.ishape, self.ishape, self.dtype, self.device)  # 0ᴴ0 = 0
+
+    def _diagonal(self):
+        return torch.zeros(min(self.shape), dtype=self.dtype, device=self.device)
+
+    def _to_dense(self):
+        return torch.zeros(tuple(self.shape), dtype=self.dtype, device=self.device)
+
+
+def scalar_weight(value, dtype=None, device=None, what="Scalar"):
+    """A 0-d tensor from a Python number or a one-element tensor (gradients kept)."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() != 1:
+            raise ValueError(f"{what}: value must be a number or a one-element tensor, got shape {tuple(value.shape)}")
+        w = value.reshape(())
+        if not (w.is_floating_point() or w.is_complex()):
+            w = w.to(torch.get_default_dtype() if dtype is None else dtype)
+        return w.to(device=as_device(device) if device is not None else w.device, dtype=dtype or w.dtype)
+    if isinstance(value, bool) or not isinstance(value, (int, float, complex)):
+        raise TypeError(f"{what}: value must be a real or complex number or a 0-d tensor, got {value!r}")
+    if dtype is None:
+        dtype = complex_dtype(torch.get_default_dtype()) if isinstance(value, complex) else torch.get_default_dtype()
+    return torch.tensor(value, dtype=dtype, device=as_device(device))
+
+
+class Scalar(LinearOperator):
+    """Scaling ``c·I`` on a named shape; ``c`` a number or a 0-d tensor (may require grad).
+
+    >>> import torch, lazylinops as ll
+    >>> S = ll.Scalar(2.0, (3,))
+    >>> (S @ torch.ones(3)).tolist(), S.N.to_dense()[0, 0].item()
+    ([2.0, 2.0, 2.0], 4.0)
+
+    Dense equivalent: ``c * torch.eye(n)``.
+    """
+
+    def __init__(self, value, size, ioshape=None, dtype=None, device=None):
+        w = scalar_weight(value, dtype, device)
+        tags = ("hermitian",) if not w.is_complex() else ()
+        super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=w.dtype, device=w.device,
+                         tags=tags)
+        self.weight = w
+
+    def _apply(self, x):
+        return x * self.weight
+
+    def _apply_adjoint(self, y):
+        return y * self.weight.conj()
+
+    def _adjoint(self):
+        return self if not self.dtype.is_complex else Scalar(self.weight.conj(), self.isize, self.ishape)
+
+    def _conj(self):
+        return Scalar(self.weight.conj(), self.isize, self.ishape)
+
+    def _normal(self):
+        w = self.weight
+        return Scalar((w.conj() * w), self.isize, self.ishape)  # (c I)ᴴ(c I) = |c|² I
+
+    def _inverse(self):
+        return Scalar(1 / self.weight, self.isize, self.ishape)
+
+    def _diagonal(self):
+        return self.weight.expand(self.shape[0])
+
+    def _to_dense(self):
+        return torch.diag_embed(self._diagonal())
+
+    def _repr_extra(self):
+        return f"value {self.weight.dtype}" + (" (requires grad)" if self.weight.requires_grad else "")

@@ -1,0 +1,272 @@
+"""Combinators: ``Chain`` (composition), ``Sum``, and the lazy ``Adjoint``/``Conj``/``RealPart`` nodes."""
+
+import torch
+
+from ..base import LinearOperator, complex_dtype, promote, real_dtype
+from ..dims import fmt_names
+from ..errors import DeviceError, ShapeError
+
+
+def _promote_all(ops):
+    dtype = ops[0].dtype
+    for op in ops[1:]:
+        dtype = promote(dtype, op.dtype)
+    return dtype
+
+
+def _check_ops(ops, who):
+    if not ops:
+        raise ValueError(f"{who}: needs at least one operator")
+    for op in ops:
+        if not isinstance(op, LinearOperator):
+            raise TypeError(f"{who}: expected LinearOperators, got {type(op).__name__}")
+
+
+def describe(op):
+    return f"{type(op).__name__} {fmt_names(op.oshape, op.osize)}←{fmt_names(op.ishape, op.isize)}"
+
+
+class Chain(LinearOperator):
+    """Composition ``ops[0] @ ops[1] @ …`` (``ops[-1]`` applies first); names must match.
+
+    ``A @ B`` builds a simplified Chain (and joins differing names with a ``Reshape``);
+    ``Chain`` itself is the strict form. Apply cost: the sum of the parts'.
+
+    >>> import torch, lazylinops as ll
+    >>> F, D = ll.FFT((4,), "N"), ll.Diagonal(torch.arange(1.0, 5.0), "N")
+    >>> C = ll.Chain(F, D)
+    >>> C(torch.ones(4)).shape, type(C.N).__name__
+    (torch.Size([4]), 'Diagonal')
+
+    Dense equivalent: ``ops[0].to_dense() @ ops[1].to_dense() @ …``.
+    """
+
+    def __init__(self, *ops):
+        _check_ops(ops, "Chain")
+        flat = []
+        for op in ops:
+            flat.extend(op.ops if type(op) is Chain else (op,))
+        for left, right in zip(flat, flat[1:]):
+            if left.ishape != right.oshape or left.isize != right.osize:
+                raise ShapeError(
+                    f"Chain: cannot compose {describe(left)} after {describe(right)}: the input "
+                    f"{fmt_names(left.ishape, left.isize)} must equal the output {fmt_names(right.oshape, right.osize)}; "
+                    "use A @ B (joins differing names with a Reshape), ll.Reshape, or .rename()"
+                )
+            if left.device != right.device and "meta" not in (left.device.type, right.device.type):
+                raise DeviceError(
+                    f"Chain: {describe(left)} is on {left.device} but {describe(right)} on {right.device}; "
+                    "move one with .to(device) (or use ll.ToDevice between them)"
+                )
+        first, last = flat[0], flat[-1]
+        super().__init__(ishape=last.ishape, oshape=first.oshape, isize=last.isize, osize=first.osize,
+                         dtype=_promote_all(flat), device=first.device)
+        self.ops = tuple(flat)
+
+    def _apply(self, x):
+        for op in reversed(self.ops):
+            x = op._apply(x)
+        return x
+
+    def _apply_adjoint(self, y):
+        for op in self.ops:
+            y = op._apply_adjoint(y)
+        return y
+
+    def _adjoint(self):
+        return Chain(*[op.H for op in reversed(self.ops)])  # (A B)ᴴ = Bᴴ Aᴴ
+
+    def _conj(self):
+        return Chain(*[op.conj() for op in self.ops])  # conj(A B) = conj(A) conj(B)
+
+    def _normal(self):
+        from ..rules.normal import chain_normal
+
+        return chain_normal(self)
+
+    def _inverse(self):
+        invs = [op._inverse() for op in reversed(self.ops)]
+        return None if any(i is None for i in invs) else Chain(*invs)  # (A B)⁻¹ = B⁻¹ A⁻¹
+
+    def _renamed(self, ishape, oshape):
+        ops = list(self.ops)
+        if len(ops) == 1:
+            return Chain(ops[0].rename(ishape, oshape))
+        ops[0], ops[-1] = ops[0].rename(oshape=oshape), ops[-1].rename(ishape=ishape)
+        return Chain(*ops)
+
+
+class Sum(LinearOperator):
+    """Sum ``ops[0] + ops[1] + …`` of operators with identical named shapes.
+
+    ``A + B`` is the lenient, simplifying form. Apply cost: the sum of the parts'.
+
+    >>> import torch, lazylinops as ll
+    >>> S = ll.Sum(ll.Identity((3,)), ll.Scalar(2.0, (3,)))
+    >>> (S @ torch.ones(3)).tolist()
+    [3.0, 3.0, 3.0]
+
+    Dense equivalent: ``sum(op.to_dense() for op in ops)``.
+    """
+
+    def __init__(self, *ops):
+        _check_ops(ops, "Sum")
+        flat = []
+        for op in ops:
+            flat.extend(op.ops if type(op) is Sum else (op,))
+        first = flat[0]
+        for op in flat[1:]:
+            if op.ishape != first.ishape or op.oshape != first.oshape or op.isize != first.isize or op.osize != first.osize:
+                raise ShapeError(
+                    f"Sum: {describe(op)} does not match {describe(first)}; all terms need the same named "
+                    "shapes — use A + B (joins differing names with a Reshape) or .rename()"
+                )
+            if op.device != first.device:
+                raise DeviceError(f"Sum: terms on {first.device} and {op.device}; move them to one device with .to()")
+        tags = ("hermitian",) if all("hermitian" in op.tags for op in flat) else ()
+        super().__init__(ishape=first.ishape, oshape=first.oshape, isize=first.isize, osize=first.osize,
+                         dtype=_promote_all(flat), device=first.device, tags=tags)
+        self.ops = tuple(flat)
+
+    def _apply(self, x):
+        ops = self.ops
+        y = ops[0]._apply(x)
+        for op in ops[1:]:
+            y = y + op._apply(x)
+        return y
+
+    def _apply_adjoint(self, y):
+        ops = self.ops
+        x = ops[0]._apply_adjoint(y)
+        for op in ops[1:]:
+            x = x + op._apply_adjoint(y)
+        return x
+
+    def _adjoint(self):
+        return Sum(*[op.H for op in self.ops])
+
+    def _conj(self):
+        return Sum(*[op.conj() for op in self.ops])
+
+    def _renamed(self, ishape, oshape):
+        return Sum(*[op.rename(ishape, oshape) for op in self.ops])
+
+    def _diagonal(self):
+        diags = [op._diagonal() for op in self.ops]
+        if any(d is None for d in diags):
+            return None
+        out = diags[0].to(self.dtype)
+        for d in diags[1:]:
+            out = out + d
+        return out
+
+    def _to_dense(self):
+        out = self.ops[0]._to_dense().to(self.dtype)
+        for op in self.ops[1:]:
+            out = out + op._to_dense()
+        return out
+
+
+class Adjoint(LinearOperator):
+    """The lazy adjoint ``Aᴴ`` of an operator without a structural one."""
+
+    def __init__(self, op):
+        super().__init__(ishape=op.oshape, oshape=op.ishape, isize=op.osize, osize=op.isize, dtype=op.dtype,
+                         device=op.device, tags=op.tags)
+        self.op = op
+
+    def _apply(self, x):
+        return self.op._apply_adjoint(x)
+
+    def _apply_adjoint(self, y):
+        return self.op._apply(y)
+
+    def _adjoint(self):
+        return self.op
+
+    def _conj(self):
+        return Adjoint(self.op.conj())  # conj(Aᴴ) = (conj A)ᴴ
+
+    def _normal(self):
+        from ..rules.compose import compose
+
+        return compose(self.op, self)  # (Aᴴ)ᴴ Aᴴ = A Aᴴ
+
+    def _renamed(self, ishape, oshape):
+        return Adjoint(self.op.rename(oshape, ishape))
+
+    def _diagonal(self):
+        d = self.op._diagonal()
+        return None if d is None else d.conj()
+
+    def _inverse(self):
+        inv = self.op._inverse()
+        return None if inv is None else inv.H  # (Aᴴ)⁻¹ = (A⁻¹)ᴴ
+
+    def _to_dense(self):
+        return self.op._to_dense().mH.contiguous()
+
+
+class Conj(LinearOperator):
+    """The lazy elementwise conjugate ``conj(A)``: ``conj(A) x = conj(A conj(x))``."""
+
+    def __init__(self, op):
+        super().__init__(ishape=op.ishape, oshape=op.oshape, isize=op.isize, osize=op.osize, dtype=op.dtype,
+                         device=op.device, tags=op.tags)
+        self.op = op
+
+    def _apply(self, x):
+        return self.op._apply(x.conj()).conj().resolve_conj()
+
+    def _apply_adjoint(self, y):
+        return self.op._apply_adjoint(y.conj()).conj().resolve_conj()
+
+    def _adjoint(self):
+        return Conj(self.op.H)  # conj(A)ᴴ = conj(Aᴴ)
+
+    def _conj(self):
+        return self.op
+
+    def _renamed(self, ishape, oshape):
+        return Conj(self.op.rename(ishape, oshape))
+
+    def _diagonal(self):
+        d = self.op._diagonal()
+        return None if d is None else d.conj()
+
+    def _to_dense(self):
+        return self.op._to_dense().conj().resolve_conj()
+
+
+class RealPart(LinearOperator):
+    """``Re(A)`` of a complex operator (what ``A.to(real dtype)`` is): ``(A x + conj(A) x) / 2``."""
+
+    def __init__(self, op):
+        if not op.dtype.is_complex:
+            raise ValueError(f"RealPart: operator must be complex, got {op.dtype}")
+        super().__init__(ishape=op.ishape, oshape=op.oshape, isize=op.isize, osize=op.osize,
+                         dtype=real_dtype(op.dtype), device=op.device)
+        self.op = op
+
+    def _both(self, fn, x):
+        if x.is_complex():
+            return (fn(x) + fn(x.conj()).conj()) / 2  # Re(A) x = (A x + conj(A conj x)) / 2
+        return fn(x.to(promote(self.op.dtype, complex_dtype(x.dtype)))).real.to(x.dtype)
+
+    def _apply(self, x):
+        return self._both(self.op._apply, x)
+
+    def _apply_adjoint(self, y):
+        return self._both(self.op._apply_adjoint, y)  # Re(A)ᴴ = Re(Aᴴ)
+
+    def _adjoint(self):
+        return RealPart(self.op.H)
+
+    def _conj(self):
+        return self
+
+    def _renamed(self, ishape, oshape):
+        return RealPart(self.op.rename(ishape, oshape))
+
+    def _to_dense(self):
+        return self.op._to_dense().real.contiguous()

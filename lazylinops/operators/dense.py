@@ -1,0 +1,212 @@
+"""Dense operators: ``Dense`` (a matrix, or an einsum over named dims)."""
+
+import string
+
+import opt_einsum
+import torch
+
+from ..base import LinearOperator, check_dtype
+from ..dims import Dim, check_names
+from ..errors import ShapeError
+
+_LETTERS = string.ascii_letters
+
+
+class EinsumPlan:
+    """An einsum over one batched input and fixed weights, planned once with opt_einsum.
+
+    ``terms`` are label tuples of the weights; the input has labels ``ilab`` behind one
+    flattened batch label; the output ``olab``. The pairwise contraction order comes from
+    ``opt_einsum.contract_path`` at construction; calls run the stored steps.
+    """
+
+    def __init__(self, terms, ilab, olab, sizes, batch_hint=64):
+        labels = {}
+        for lab in [*[l for t in terms for l in t], *ilab, *olab]:
+            if lab not in labels:
+                if len(labels) >= len(_LETTERS) - 1:
+                    raise ShapeError(f"einsum over more than {len(_LETTERS) - 1} distinct dims is not supported")
+                labels[lab] = _LETTERS[len(labels) + 1]
+        b = _LETTERS[0]
+        subs = ["".join(labels[l] for l in t) for t in terms] + [b + "".join(labels[l] for l in ilab)]
+        out = b + "".join(labels[l] for l in olab)
+        self.equation = ",".join(subs) + "->" + out
+        self._nin = len(ilab)
+        shapes = [tuple(sizes[l] for l in t) for t in terms] + [(batch_hint, *(sizes[l] for l in ilab))]
+        if len(subs) <= 2:
+            self.steps = None  # a single pairwise contraction: nothing to plan
+        else:
+            path, _ = opt_einsum.contract_path(self.equation, *shapes, shapes=True, optimize="auto")
+            self.steps = path
+
+    def __call__(self, weights, x):
+        nb = x.dim() - self._nin
+        batch = x.shape[:nb]
+        xb = x.reshape(-1, *x.shape[nb:])
+        if self.steps is None:
+            y = torch.einsum(self.equation, *weights, xb)
+        else:
+            y = opt_einsum.contract(self.equation, *weights, xb, optimize=self.steps, backend="torch")
+        return y.reshape(*batch, *y.shape[1:])
+
+
+def _cast(w, dtype):
+    return w if w.dtype == dtype else w.to(dtype)
+
+
+class Dense(LinearOperator):
+    """A dense linear map: the plain matrix ``W``, or an einsum over named dims.
+
+    ``Dense(W)`` is the matrix ``W`` (``(M, N)``, or ``(*osize, *isize)`` with names).
+    With ``weightshape``, ``y[oshape] = Σ W[weightshape] · x[ishape]`` summing the names
+    of ``ishape`` not in ``oshape``; names in both are elementwise (e.g. coil maps).
+    Apply is one GEMM/einsum, O(weight.numel() · batch).
+
+    >>> import torch, lazylinops as ll
+    >>> W = torch.arange(6.0).reshape(2, 3)
+    >>> A = ll.Dense(W)
+    >>> (A @ torch.ones(3)).tolist(), A.N.shape
+    ([3.0, 12.0], torch.Size([3, 3]))
+    >>> S = ll.Dense(torch.ones(4, 8, 8), "CHW", ishape="HW", oshape="CHW")   # coil maps
+    >>> S(torch.ones(8, 8)).shape
+    torch.Size([4, 8, 8])
+
+    Dense equivalent: ``W`` itself; ``torch.einsum`` for named weights.
+    """
+
+    def __init__(self, weight, weightshape=None, ishape=None, oshape=None, *, _labels=None):
+        if not isinstance(weight, torch.Tensor):
+            raise TypeError(f"Dense: weight must be a torch.Tensor, got {type(weight).__name__}")
+        check_dtype(weight.dtype, "Dense weight")
+        ishape, oshape, weightshape = Dim(ishape), Dim(oshape), Dim(weightshape)
+        if _labels is not None:
+            wlab, ilab, olab = _labels
+            sizes = dict(zip(wlab, weight.shape))
+            isize, osize = [sizes[l] for l in ilab], [sizes[l] for l in olab]
+            plain = False
+        elif weightshape is None:
+            plain = True
+            no, ni = (1, 1) if oshape is None and ishape is None else (
+                len(oshape) if oshape is not None else weight.dim() - len(ishape),
+                len(ishape) if ishape is not None else weight.dim() - len(oshape),
+            )
+            if weight.dim() != no + ni or no < 0 or ni < 0:
+                raise ShapeError(
+                    f"Dense: a weight of shape {tuple(weight.shape)} without weightshape is the matrix "
+                    f"(*osize, *isize), but oshape {oshape} and ishape {ishape} name {no}+{ni} dims; "
+                    "pass a 2-D matrix, matching names, or weightshape= for an einsum"
+                )
+            osize, isize = weight.shape[:no], weight.shape[no:]
+            olab, ilab = tuple(f"o{i}" for i in range(no)), tuple(f"i{i}" for i in range(ni))
+            wlab = olab + ilab
+        else:
+            plain = False
+            check_names(weightshape, weight.shape, "weightshape")
+            if ishape is None or oshape is None:
+                raise ShapeError("Dense: with weightshape, give both ishape and oshape (the einsum's input and output names)")
+            sizes = dict(zip(weightshape, weight.shape))
+            missing = [n for n in (*ishape, *oshape) if n not in sizes]
+            if missing:
+                raise ShapeError(
+                    f"Dense: dims {missing} of ishape {ishape} / oshape {oshape} are not in weightshape "
+                    f"{weightshape}, so their sizes are unknown; add them to the weight (size 1 broadcasts not)"
+                )
+            wlab, ilab, olab = weightshape, ishape, oshape
+            isize, osize = [sizes[n] for n in ishape], [sizes[n] for n in oshape]
+        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=weight.dtype,
+                         device=weight.device)
+        self.weight = weight
+        self.labels = (tuple(wlab), tuple(ilab), tuple(olab))
+        self.plain = plain
+
+    def _plans(self):
+        plans = self.__dict__["_cache"].get("plans")
+        if plans is None:
+            wlab, ilab, olab = self.labels
+            sizes = dict(zip(wlab, self.weight.shape))
+            plans = self.__dict__["_cache"]["plans"] = (
+                EinsumPlan([wlab], ilab, olab, sizes),
+                EinsumPlan([wlab], olab, ilab, sizes),
+            )
+        return plans
+
+    def _matrix(self, dtype):
+        M, N = self.shape
+        return _cast(self.weight, dtype).reshape(M, N)
+
+    def _apply(self, x):
+        if self.plain:
+            M, N = self.shape
+            nb = x.dim() - len(self.isize)
+            y = x.reshape(*x.shape[:nb], N) @ self._matrix(x.dtype).mT
+            return y.reshape(*x.shape[:nb], *self.osize)
+        return self._plans()[0]([_cast(self.weight, x.dtype)], x)
+
+    def _apply_adjoint(self, y):
+        if self.plain:
+            M, N = self.shape
+            nb = y.dim() - len(self.osize)
+            x = y.reshape(*y.shape[:nb], M) @ self._matrix(y.dtype).conj()
+            return x.reshape(*y.shape[:nb], *self.isize)
+        return self._plans()[1]([_cast(self.weight, y.dtype).conj()], y)
+
+    def _adjoint(self):
+        if self.plain:
+            M, N = self.shape
+            return Dense(self._matrix(self.dtype).mH.reshape(*self.isize, *self.osize), ishape=self.oshape,
+                         oshape=self.ishape)
+        wlab, ilab, olab = self.labels
+        return Dense(self.weight.conj(), ishape=self.oshape, oshape=self.ishape, _labels=(wlab, olab, ilab))
+
+    def _conj(self):
+        return Dense(self.weight.conj(), ishape=self.ishape, oshape=self.oshape, _labels=self.labels)
+
+    def _renamed(self, ishape, oshape):
+        return Dense(self.weight, ishape=ishape, oshape=oshape, _labels=self.labels)
+
+    def _normal(self):
+        # Aᴴ A as one Gram weight: plain G = Wᴴ W; einsum: contract the output names and
+        # the weight-only names, keep names shared by input and output elementwise.
+        if self.plain:
+            W = self._matrix(self.dtype)
+            G = (W.mH @ W).reshape(*self.isize, *self.isize)
+            return Dense(G, ishape=self.ishape, oshape=self.ishape)
+        wlab, ilab, olab = self.labels
+        contracted = [l for l in ilab if l not in olab]
+        prime = {l: l + "'" for l in contracted}
+        only_w = [l for l in wlab if l not in ilab and l not in olab]
+        wprime = {l: l + "''" for l in only_w}
+        left = tuple(wprime.get(l, l) for l in wlab)  # conj(W) with its own weight-only names
+        right = tuple(prime.get(l, l) for l in wlab)  # W acting on the primed input names
+        glab = tuple(dict.fromkeys(l for l in (*ilab, *(prime[c] for c in contracted)) if l in left or l in right))
+        sizes = dict(zip(wlab, self.weight.shape))
+        sizes.update({prime[c]: sizes[c] for c in contracted})
+        sizes.update({wprime[c]: sizes[c] for c in only_w})
+        letters = {l: _LETTERS[i] for i, l in enumerate(dict.fromkeys((*left, *right, *glab)))}
+        eq = "".join(letters[l] for l in left) + "," + "".join(letters[l] for l in right) + "->" + "".join(
+            letters[l] for l in glab
+        )
+        G = torch.einsum(eq, self.weight.conj(), self.weight)
+        new_ilab = tuple(prime.get(l, l) for l in ilab)
+        return Dense(G, ishape=self.ishape, oshape=self.ishape, _labels=(glab, new_ilab, ilab))
+
+    def _diagonal(self):
+        M, N = self.shape
+        if self.plain and M == N:
+            return self.weight.reshape(M, N).diagonal()
+        wlab, ilab, olab = self.labels
+        if ilab == olab and set(wlab) <= set(ilab):
+            sizes = dict(zip(ilab, self.isize))
+            w = self.weight.permute(*[wlab.index(l) for l in ilab if l in wlab])
+            w = w.reshape([sizes[l] if l in wlab else 1 for l in ilab])
+            return w.expand(self.isize).reshape(-1)
+        return None
+
+    def _to_dense(self):
+        if self.plain:
+            return self._matrix(self.dtype)
+        return super()._to_dense()
+
+    def _repr_extra(self):
+        kind = "matrix" if self.plain else "einsum " + " ".join(self.labels[0])
+        return f"{kind} {tuple(self.weight.shape)} {self.weight.dtype}"

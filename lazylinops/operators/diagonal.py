@@ -1,0 +1,72 @@
+"""Elementwise scaling: ``Diagonal``."""
+
+import torch
+
+from ..dims import as_size
+from ..errors import ShapeError
+from ..base import LinearOperator, check_dtype
+
+
+class Diagonal(LinearOperator):
+    """Elementwise multiplication ``y = w ⊙ x`` on a named shape; ``w`` broadcasts to ``size``.
+
+    The weight aligns with the trailing named dims (torch broadcasting), so a ``(H, W)``
+    weight on ``ioshape="CHW"`` scales every channel alike. Apply and adjoint are O(n).
+
+    >>> import torch, lazylinops as ll
+    >>> D = ll.Diagonal(torch.tensor([1.0, 2.0, 3.0]), "N")
+    >>> D(torch.ones(3)).tolist(), D.N.to_dense().diagonal().tolist()
+    ([1.0, 2.0, 3.0], [1.0, 4.0, 9.0])
+
+    Dense equivalent: ``torch.diag(w.expand(size).flatten())``.
+    """
+
+    def __init__(self, weight, ioshape=None, size=None):
+        if not isinstance(weight, torch.Tensor):
+            raise TypeError(f"Diagonal: weight must be a torch.Tensor, got {type(weight).__name__}")
+        check_dtype(weight.dtype, "Diagonal weight")
+        size = weight.shape if size is None else as_size(size)
+        try:
+            ok = torch.broadcast_shapes(weight.shape, size) == size
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise ShapeError(
+                f"Diagonal: weight of shape {tuple(weight.shape)} does not broadcast to size {tuple(size)}; "
+                "the weight aligns with the trailing dims (size-1 dims broadcast)"
+            )
+        tags = ("hermitian",) if not weight.is_complex() else ()
+        super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=weight.dtype,
+                         device=weight.device, tags=tags)
+        self.weight = weight
+
+    def _new(self, weight):
+        return Diagonal(weight, self.ishape, self.isize)
+
+    def _apply(self, x):
+        return x * self.weight
+
+    def _apply_adjoint(self, y):
+        return y * self.weight.conj()
+
+    def _adjoint(self):
+        return self if not self.dtype.is_complex else self._new(self.weight.conj())  # Dᴴ = diag(w̄)
+
+    def _conj(self):
+        return self._new(self.weight.conj())
+
+    def _normal(self):
+        w = self.weight
+        return self._new((w.conj() * w))  # Dᴴ D = diag(|w|²), in the operator's dtype
+
+    def _inverse(self):
+        return self._new(1 / self.weight)
+
+    def _diagonal(self):
+        return self.weight.expand(self.isize).reshape(-1)
+
+    def _to_dense(self):
+        return torch.diag_embed(self._diagonal())
+
+    def _repr_extra(self):
+        return f"weight {tuple(self.weight.shape)} {self.weight.dtype}"

@@ -1,0 +1,124 @@
+"""Fourier transforms: ``FFT`` over chosen named dims."""
+
+import math
+
+import torch
+
+from ..base import LinearOperator, check_dtype, complex_dtype
+from ..dims import Dim, as_size
+from ..errors import ShapeError
+
+_NORMS = ("ortho", "backward", "forward")
+_ADJOINT_NORM = {"ortho": "ortho", "backward": "forward", "forward": "backward"}  # (F)ᴴ as an ifft norm
+
+
+class FFT(LinearOperator):
+    """The n-D discrete Fourier transform over named dims ``dim`` (all dims by default).
+
+    ``norm="ortho"`` is unitary (``FFT.N`` is ``Identity``); ``"backward"``/``"forward"``
+    follow ``torch.fft.fftn`` with exact adjoints. ``centered=True`` puts the zero
+    frequency in the middle: ``fftshift ∘ F ∘ ifftshift``. O(n log n) apply.
+
+    >>> import torch, lazylinops as ll
+    >>> F = ll.FFT((8, 8), "HW", oshape="KxKy")
+    >>> F(torch.randn(8, 8)).shape, type(F.N).__name__
+    (torch.Size([8, 8]), 'Identity')
+
+    Dense equivalent: ``torch.fft.fftn(torch.eye(n).reshape(n, *size), dim=…, norm=norm)``.
+    """
+
+    def __init__(self, size, ioshape=None, dim=None, norm="ortho", centered=False, oshape=None, dtype=None,
+                 device=None, *, inverse=False):
+        size = as_size(size)
+        ioshape = Dim(ioshape)
+        names = ioshape if ioshape is not None else tuple(f"d{i}" for i in range(len(size)))
+        if norm not in _NORMS:
+            raise ValueError(f"FFT: norm must be one of {_NORMS}, got {norm!r}")
+        if dim is None:
+            axes = tuple(range(len(size)))
+        else:
+            dims = Dim(dim)
+            unknown = [d for d in dims if d not in names]
+            if unknown:
+                raise ShapeError(f"FFT: dim {unknown} not among the named dims {names}; choose dims from ioshape")
+            axes = tuple(names.index(d) for d in dims)
+        dtype = complex_dtype(torch.get_default_dtype()) if dtype is None else check_dtype(dtype, "FFT")
+        if not dtype.is_complex:
+            raise ValueError(f"FFT: dtype must be complex (its matrix is complex), got {dtype}")
+        tags = ("unitary",) if norm == "ortho" else ()
+        super().__init__(ishape=ioshape, oshape=oshape if oshape is not None else ioshape, isize=size, osize=size,
+                         dtype=dtype, device=device, tags=tags)
+        self.axes = axes
+        self.norm = norm
+        self.centered = bool(centered)
+        self.inverse = bool(inverse)
+
+    def _params(self):
+        return dict(norm=self.norm, centered=self.centered, dtype=self.dtype, device=self.device)
+
+    def _transform(self, x, inverse):
+        dims = tuple(a - len(self.isize) for a in self.axes)
+        if not x.is_complex():
+            x = x.to(complex_dtype(x.dtype))
+        if self.centered:
+            x = torch.fft.ifftshift(x, dim=dims)
+        if inverse:
+            y = torch.fft.ifftn(x, dim=dims, norm=_ADJOINT_NORM[self.norm])
+        else:
+            y = torch.fft.fftn(x, dim=dims, norm=self.norm)
+        return torch.fft.fftshift(y, dim=dims) if self.centered else y
+
+    def _apply(self, x):
+        return self._transform(x, self.inverse)
+
+    def _apply_adjoint(self, y):
+        return self._transform(y, not self.inverse)
+
+    def _new(self, inverse, ishape, oshape):
+        names = ishape
+        return FFT(self.isize, names, tuple(names[a] for a in self.axes), oshape=oshape, inverse=inverse,
+                   **self._params())
+
+    def _adjoint(self):
+        return self._new(not self.inverse, self.oshape, self.ishape)
+
+    def _conj(self):
+        # the DFT matrix is symmetric (centred too), so conj(F) = Fᴴ as matrices
+        return self._new(not self.inverse, self.ishape, self.oshape)
+
+    def _renamed(self, ishape, oshape):
+        return self._new(self.inverse, ishape, oshape)
+
+    def _scale_normal(self):
+        n = math.prod(self.isize[a] for a in self.axes)
+        return {"ortho": 1.0, "backward": float(n), "forward": 1.0 / n}[self.norm]
+
+    def _normal(self):
+        from .basic import Identity, Scalar
+
+        c = self._scale_normal()  # Fᴴ F = c I (c = 1 for ortho, n unnormalised, 1/n forward)
+        if c == 1.0:
+            return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)
+        return Scalar(c, self.isize, self.ishape, dtype=self.dtype, device=self.device)
+
+    def _inverse(self):
+        from ..rules.sum import scale
+
+        c = self._scale_normal()  # F⁻¹ = Fᴴ / c
+        return self.H if c == 1.0 else scale(self.H, 1.0 / c)
+
+    def is_adjoint_pair(self, other):
+        """True when ``other`` is this transform's adjoint over the same dims and params."""
+        return (
+            isinstance(other, FFT)
+            and other.inverse != self.inverse
+            and other.axes == self.axes
+            and other.norm == self.norm
+            and other.centered == self.centered
+            and other.isize == self.osize
+        )
+
+    def _repr_extra(self):
+        dims = " ".join(self.ishape[a] for a in self.axes)
+        kind = "IFFT" if self.inverse else "FFT"
+        return f"{kind} over {dims} norm={self.norm}" + (" centered" if self.centered else "")

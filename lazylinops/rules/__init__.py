@@ -1,0 +1,1 @@
+"""Structural simplification rules applied while composites are built."""

@@ -1,0 +1,111 @@
+"""Composition ``A @ B`` with simplification of adjacent factors.
+
+Each rule takes the adjacent pair ``(L, R)`` of a chain (``L`` applied after ``R``) and
+returns the replacement list, or ``None`` when it does not apply.
+"""
+
+from ..base import promote
+from ..dims import fmt_names, prod
+from ..errors import ShapeError
+from ..operators.basic import Identity, Scalar, Zero
+from ..operators.compose import Chain, describe
+from ..operators.diagonal import Diagonal
+from ..operators.reshape import Reshape
+
+
+def _identity(L, R):
+    # I B = B, A I = A
+    if type(L) is Identity:
+        return [R]
+    if type(R) is Identity:
+        return [L]
+    return None
+
+
+def _scalars(L, R):
+    # (a I)(b I) = (ab) I ; (a I) D = diag(a w) ; D (a I) = diag(w a)
+    if type(L) is Scalar and type(R) is Scalar:
+        return [Scalar(L.weight * R.weight, R.isize, R.ishape)]
+    if type(L) is Scalar and type(R) is Diagonal:
+        return [Diagonal(R.weight * L.weight, R.ishape, R.isize)]
+    if type(L) is Diagonal and type(R) is Scalar:
+        return [Diagonal(L.weight * R.weight, L.ishape, L.isize)]
+    return None
+
+
+def _diagonals(L, R):
+    # diag(a) diag(b) = diag(a ⊙ b)
+    if type(L) is Diagonal and type(R) is Diagonal:
+        return [Diagonal(L.weight * R.weight, R.ishape, R.isize)]
+    return None
+
+
+def _adjoint_pair(L, R):
+    # Uᴴ U = I for unitary U (L is R's adjoint: the same object or the same transform)
+    if "unitary" not in R.tags:
+        return None
+    if L is R.__dict__["_cache"].get("H") or (hasattr(R, "is_adjoint_pair") and R.is_adjoint_pair(L)):
+        return [Identity(R.isize, R.ishape, dtype=promote(L.dtype, R.dtype), device=R.device)]
+    return None
+
+
+def _reshapes(L, R):
+    # reshape ∘ reshape = one reshape (or nothing when it is the identity)
+    if type(L) is Reshape and type(R) is Reshape:
+        if L.oshape == R.ishape and L.osize == R.isize:
+            return []
+        return [Reshape(R.isize, L.osize, R.ishape, L.oshape, promote(L.dtype, R.dtype), R.device)]
+    return None
+
+
+RULES = [_identity, _scalars, _diagonals, _adjoint_pair, _reshapes]
+
+
+def simplify_chain(ops):
+    """Apply the pair rules to adjacent factors until none applies."""
+    ops = list(ops)
+    changed = True
+    while changed and len(ops) > 1:
+        changed = False
+        for i in range(len(ops) - 1):
+            for rule in RULES:
+                new = rule(ops[i], ops[i + 1])
+                if new is not None:
+                    ops[i : i + 2] = new
+                    changed = True
+                    break
+            if changed:
+                break
+    return ops
+
+
+def join(A, B):
+    """``B`` with a Reshape in front when ``A``'s input names/sizes differ from ``B``'s output."""
+    if A.ishape == B.oshape and A.isize == B.osize:
+        return B
+    if prod(A.isize) != prod(B.osize):
+        raise ShapeError(
+            f"cannot compose {describe(A)} after {describe(B)}: input needs {prod(A.isize)} elements "
+            f"{fmt_names(A.ishape, A.isize)}, got {prod(B.osize)} from {fmt_names(B.oshape, B.osize)}; "
+            "use ll.Reshape or check the dim names"
+        )
+    return Chain(Reshape(B.osize, A.isize, B.oshape, A.ishape, dtype=B.dtype, device=B.device), B)
+
+
+def chain(ops, dtype):
+    """Simplify a list of factors into one operator of the given (promoted) dtype."""
+    first, last = ops[0], ops[-1]
+    if any(type(op) is Zero for op in ops):
+        return Zero(last.isize, first.osize, last.ishape, first.oshape, dtype=dtype, device=first.device)
+    ops = simplify_chain(ops)
+    if not ops:
+        return Identity(last.isize, last.ishape, dtype=dtype, device=last.device)
+    out = ops[0] if len(ops) == 1 else Chain(*ops)
+    return out if out.dtype == dtype else out._to(dtype=dtype)
+
+
+def compose(A, B):
+    """``A @ B`` for operators: a simplified composition (matrix semantics)."""
+    B = join(A, B)
+    ops = [*(A.ops if type(A) is Chain else (A,)), *(B.ops if type(B) is Chain else (B,))]
+    return chain(ops, promote(A.dtype, B.dtype))

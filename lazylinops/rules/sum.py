@@ -1,0 +1,106 @@
+"""Sums and scalings: ``A + B``, ``c * A``, ``A / c`` with simplification."""
+
+import numbers
+
+import torch
+
+from ..base import LinearOperator, promote
+from ..operators.basic import Identity, Scalar, Zero, scalar_weight
+from ..operators.compose import Chain, Sum
+from ..operators.diagonal import Diagonal
+from ..operators.reshape import Reshape
+from .compose import chain, join
+
+
+def _as_scalar_like(op):
+    """Identity as the scalar 1 so it merges with Scalars and Diagonals."""
+    if type(op) is Identity:
+        return Scalar(torch.ones((), dtype=op.dtype, device=op.device), op.isize, op.ishape)
+    return op
+
+
+def _merge(L, R):
+    # a I + b I = (a+b) I ; diag(a) + diag(b) = diag(a+b) ; a I + diag(b) = diag(a+b)
+    tl, tr = type(L), type(R)
+    if tl in (Identity, Scalar) and tr in (Identity, Scalar):
+        L, R = _as_scalar_like(L), _as_scalar_like(R)
+        return Scalar(L.weight + R.weight, L.isize, L.ishape)
+    if {tl, tr} <= {Identity, Scalar, Diagonal} and Diagonal in (tl, tr):
+        L, R = _as_scalar_like(L), _as_scalar_like(R)
+        return Diagonal(L.weight + R.weight, L.ishape, L.isize)
+    return None
+
+
+def _dense_binary(func, a, b):
+    from ..dispatch import densify
+
+    return densify(func, (a, b), {})
+
+
+def add(A, B):
+    """``A + B``; operators give a lazy (simplified) sum, anything else is dense semantics."""
+    if not isinstance(A, LinearOperator) or not isinstance(B, LinearOperator):
+        return _dense_binary(torch.add, A, B)
+    if A.shape != B.shape:
+        from ..errors import ShapeError
+        from ..operators.compose import describe
+
+        raise ShapeError(
+            f"cannot add {describe(A)} and {describe(B)}: matrices {tuple(A.shape)} and {tuple(B.shape)} differ"
+        )
+    B = join(A, B)  # input side: B's input reshaped to A's names
+    if B.oshape != A.oshape or B.osize != A.osize:
+        B = Chain(Reshape(B.osize, A.osize, B.oshape, A.oshape, dtype=B.dtype, device=B.device), B)
+    if B.ishape != A.ishape or B.isize != A.isize:
+        B = Chain(B, Reshape(A.isize, B.isize, A.ishape, B.ishape, dtype=B.dtype, device=B.device))
+    dtype = promote(A.dtype, B.dtype)
+    terms = []
+    for op in (*(A.ops if type(A) is Sum else (A,)), *(B.ops if type(B) is Sum else (B,))):
+        if type(op) is Zero:
+            continue
+        for i, t in enumerate(terms):
+            merged = _merge(t, op)
+            if merged is not None:
+                terms[i] = merged
+                break
+        else:
+            terms.append(op)
+    if not terms:
+        out = Zero(A.isize, A.osize, A.ishape, A.oshape, dtype=dtype, device=A.device)
+    else:
+        out = terms[0] if len(terms) == 1 else Sum(*terms)
+    return out if out.dtype == dtype else out._to(dtype=dtype)
+
+
+def _result_dtype(dtype, c):
+    """The dtype torch gives ``dense * c`` for a dense matrix of ``dtype``."""
+    return torch.result_type(torch.empty(1, dtype=dtype, device="meta"), c)
+
+
+def _is_scalar(c):
+    if isinstance(c, torch.Tensor) and not isinstance(c, LinearOperator):
+        return c.dim() == 0
+    return isinstance(c, numbers.Number) and not isinstance(c, bool)
+
+
+def scale(A, c):
+    """``c * A`` for a number or 0-d tensor ``c`` (dtype as dense torch gives); else dense."""
+    if not _is_scalar(c):
+        return _dense_binary(torch.mul, A, c)
+    dtype = _result_dtype(A.dtype, c)
+    if isinstance(c, numbers.Number):
+        if c == 1:
+            return A if A.dtype == dtype else A._to(dtype=dtype)
+        if c == 0:
+            return Zero(A.isize, A.osize, A.ishape, A.oshape, dtype=dtype, device=A.device)
+    w = scalar_weight(c, dtype=dtype, device=A.device)
+    S = Scalar(w, A.osize, A.oshape)
+    ops = [S, *(A.ops if type(A) is Chain else (A,))]
+    return chain(ops, dtype)
+
+
+def scale_div(A, c):
+    """``A / c``: scaling by ``1/c`` for a non-zero scalar ``c``; otherwise dense semantics."""
+    if not _is_scalar(c) or (isinstance(c, numbers.Number) and c == 0):
+        return _dense_binary(torch.div, A, c)
+    return scale(A, 1 / c)  # same result dtype as dense A / c: 1/c keeps c's category

@@ -1,0 +1,219 @@
+"""Structured rules for torch functions called on operators (registered in ``dispatch``)."""
+
+import torch
+
+from ..base import LinearOperator
+from ..dispatch import densify, implements
+from ..errors import ShapeError
+from .compose import compose
+from .sum import add, scale, scale_div
+
+T = torch.Tensor
+
+
+def _is_op(x):
+    return isinstance(x, LinearOperator)
+
+
+@implements(torch.matmul, T.matmul, T.__matmul__, torch.linalg.matmul)
+def matmul(a, b, *, out=None):
+    if out is not None:
+        return densify(torch.matmul, (a, b), {"out": out})
+    if _is_op(a):
+        if _is_op(b):
+            return compose(a, b)
+        return a._matmul(b)
+    return b._rmatmul(a)
+
+
+@implements(T.__rmatmul__)
+def rmatmul(self, other):
+    return matmul(other, self)
+
+
+@implements(torch.mm, T.mm)
+def mm(a, b, *, out=None):
+    for x in (a, b):
+        if x.dim() != 2:
+            raise ShapeError(f"torch.mm: both arguments must be 2-D, got a {x.dim()}-D argument of shape {tuple(x.shape)}")
+    return matmul(a, b, out=out)
+
+
+@implements(torch.mv, T.mv)
+def mv(a, v, *, out=None):
+    if not _is_op(a) or v.dim() != 1:
+        raise ShapeError("torch.mv: expects a 2-D matrix (the operator) and a 1-D vector")
+    return matmul(a, v, out=out)
+
+
+@implements(torch.adjoint, T.adjoint, T.mH.__get__, T.H.__get__)
+def adjoint(a):
+    return a.H
+
+
+@implements(T.T.__get__, T.mT.__get__, torch.t, T.t)
+def transpose_(a):
+    return a.T
+
+
+@implements(torch.transpose, T.transpose, torch.swapaxes, T.swapaxes, torch.swapdims, T.swapdims)
+def transpose(a, dim0, dim1):
+    return a.transpose(dim0, dim1)
+
+
+@implements(torch.permute, T.permute)
+def permute(a, *dims):
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+    if tuple(d % 2 for d in dims) == (1, 0):
+        return a.T
+    if tuple(d % 2 for d in dims) == (0, 1):
+        return a
+    raise IndexError(f"permute: {dims} is not a permutation of the 2 dims of an operator")
+
+
+@implements(torch.conj, T.conj, torch.conj_physical, T.conj_physical)
+def conj(a):
+    return a.conj()
+
+
+@implements(torch.resolve_conj, T.resolve_conj, torch.resolve_neg, T.resolve_neg)
+def resolve(a):
+    return a
+
+
+@implements(torch.add, T.add, T.__add__, T.__radd__)
+def add_(a, b, *, alpha=1, out=None):
+    if out is not None:
+        return densify(torch.add, (a, b), {"alpha": alpha, "out": out})
+    if alpha != 1:
+        b = scale(b, alpha) if _is_op(b) else b * alpha
+    return add(a, b)
+
+
+@implements(torch.sub, torch.subtract, T.sub, T.subtract, T.__sub__)
+def sub(a, b, *, alpha=1, out=None):
+    if out is not None:
+        return densify(torch.sub, (a, b), {"alpha": alpha, "out": out})
+    return add(a, scale(b, -alpha) if _is_op(b) else -alpha * b)
+
+
+@implements(T.__rsub__)
+def rsub(a, b):
+    return sub(b, a)
+
+
+@implements(torch.mul, torch.multiply, T.mul, T.multiply, T.__mul__, T.__rmul__)
+def mul(a, b, *, out=None):
+    if out is None:
+        if _is_op(a) and not _is_op(b):
+            return scale(a, b)
+        if _is_op(b) and not _is_op(a):
+            return scale(b, a)
+    return densify(torch.mul, (a, b), {} if out is None else {"out": out})
+
+
+@implements(torch.div, torch.divide, torch.true_divide, T.div, T.divide, T.true_divide, T.__truediv__)
+def div(a, b, *, rounding_mode=None, out=None):
+    if rounding_mode is None and out is None and _is_op(a) and not _is_op(b):
+        return scale_div(a, b)
+    kw = {k: v for k, v in (("rounding_mode", rounding_mode), ("out", out)) if v is not None}
+    return densify(torch.div, (a, b), kw)
+
+
+@implements(torch.neg, torch.negative, T.neg, T.negative, T.__neg__)
+def neg(a, *, out=None):
+    if out is not None:
+        return densify(torch.neg, (a,), {"out": out})
+    return scale(a, -1)
+
+
+@implements(T.to)
+def to(a, *args, **kwargs):
+    return a.to(*args, **kwargs)
+
+
+for _name in ("cpu", "cuda", "float", "double", "half", "bfloat16", "cfloat", "cdouble", "type", "detach", "clone",
+              "contiguous", "to_dense", "requires_grad_", "copy_", "__reduce_ex__", "__deepcopy__", "__repr__",
+              "__format__", "__len__", "__hash__"):
+    implements(getattr(T, _name))(lambda a, *args, _n=_name, **kw: getattr(type(a), _n)(a, *args, **kw))
+
+
+@implements(T.data_ptr)
+def data_ptr(a):
+    return 0  # an operator has no storage
+
+
+@implements(T.untyped_storage, T.storage, T._typed_storage if hasattr(T, "_typed_storage") else T.storage)
+def storage(a, *args, **kwargs):
+    raise RuntimeError(
+        f"{type(a).__name__} has no storage (a lazy operator); use A.to_dense() for a dense matrix"
+    )
+
+
+_FACTORIES = [torch.empty_like, torch.zeros_like, torch.ones_like, torch.full_like, torch.rand_like,
+              torch.randn_like, torch.randint_like]
+
+
+def _like(func):
+    def rule(a, *args, **kwargs):
+        proxy = torch.empty(tuple(a.shape), dtype=a.dtype, device=a.device)
+        return func(proxy, *args, **kwargs)
+
+    return rule
+
+
+for _f in _FACTORIES:
+    implements(_f)(_like(_f))
+
+for _name in ("new_empty", "new_zeros", "new_ones", "new_full", "new_tensor"):
+    implements(getattr(T, _name))(
+        lambda a, *args, _n=_name, **kw: getattr(torch.empty(0, dtype=a.dtype, device=a.device), _n)(*args, **kw)
+    )
+
+
+@implements(torch.sum, T.sum)
+def sum_(a, dim=None, keepdim=False, *, dtype=None, out=None):
+    """Sums by one matvec with ones: ``Σ_ij A_ij = 1ᵀ A 1``, rows ``A 1``, columns ``Aᵀ 1``."""
+    if out is not None or not _is_op(a):
+        return densify(torch.sum, (a,), {"dim": dim, "keepdim": keepdim, "dtype": dtype, "out": out})
+    dims = None if dim is None else (tuple(dim) if isinstance(dim, (tuple, list)) else (dim,))
+    M, N = a.shape
+    if dims is not None and len({d % 2 for d in dims}) == 2:
+        dims = None
+    if dims is None:
+        res = (a @ torch.ones(N, dtype=a.dtype, device=a.device)).sum()
+        res = res.reshape(1, 1) if keepdim else res
+    elif dims[0] % 2 == 1:  # sum over columns: A 1
+        res = a @ torch.ones(N, dtype=a.dtype, device=a.device)
+        res = res.reshape(M, 1) if keepdim else res
+    else:  # sum over rows: Aᵀ 1
+        res = torch.ones(M, dtype=a.dtype, device=a.device) @ a
+        res = res.reshape(1, N) if keepdim else res
+    return res if dtype is None else res.to(dtype)
+
+
+@implements(torch.diagonal, T.diagonal, torch.diag, T.diag)
+def diagonal(a, offset=0, dim1=0, dim2=1, *args, **kwargs):
+    """The main diagonal from the operator's structure; other diagonals densify."""
+    d = None
+    if offset == 0 and not args and not kwargs and {dim1 % 2, dim2 % 2} == {0, 1}:
+        d = a._diagonal()
+    if d is None:
+        return densify(torch.diagonal, (a,), {"offset": offset, "dim1": dim1, "dim2": dim2})
+    return d.to(a.dtype)
+
+
+@implements(torch.trace, T.trace)
+def trace(a):
+    """``trace(A) = Σ diag(A)`` from the structured diagonal when there is one."""
+    d = a._diagonal()
+    if d is None:
+        return densify(torch.trace, (a,), {})
+    return d.to(a.dtype).sum()
+
+
+@implements(T.__bool__)
+def bool_(a):
+    if a.numel() == 1:
+        return bool(a.to_dense())
+    raise RuntimeError(f"Boolean value of an operator with {a.numel()} elements is ambiguous (as for any tensor)")
