@@ -1,0 +1,26 @@
+import pytest
+import torch
+
+import lazylinops as ll
+
+from registry import DTYPES, REGISTRY
+
+
+def pytest_generate_tests(metafunc):
+    if "entry" in metafunc.fixturenames:
+        metafunc.parametrize("entry", REGISTRY, ids=str)
+    if "dtype" in metafunc.fixturenames:
+        metafunc.parametrize("dtype", DTYPES, ids=lambda d: str(d).replace("torch.", ""))
+
+
+@pytest.fixture(autouse=True)
+def _densify_error():
+    """Structured paths must never densify: every test runs with densify set to "error"."""
+    with ll.set_densify("error"):
+        yield
+
+
+@pytest.fixture
+def seed():
+    torch.manual_seed(0)
+    return 0
