@@ -683,6 +683,41 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         """Hook: an exact structural inverse operator, or None."""
         return None
 
+    def _split(self, tile):
+        """Hook: the sub-operator (block) for ``tile = {dim_name: slice}``.
+
+        A name in ``oshape`` slices the output (rows), a name in ``ishape`` the input
+        (columns); a name in both is sliced on both sides (an elementwise/batch dim). Names
+        the operator does not have are ignored. Slices have step 1 and are already clipped
+        to the dim's size. Operators that cannot be cut along a dim raise ``ShapeError``
+        naming it. The result computes the same values as the block of the dense matrix.
+        """
+        from .errors import ShapeError
+
+        dims = [d for d in tile if d in self._ishape or d in self._oshape]
+        if not dims:
+            return self
+        raise ShapeError(
+            f"{type(self).__name__} cannot be split along {dims}: it implements no _split; "
+            "split along other dims or implement _split(tile)"
+        )
+
+    def with_tags(self, *, hermitian=None, pd=None, psd=None, unitary=None):
+        """The same operator asserting structural properties the solvers rely on.
+
+        ``A.with_tags(hermitian=True, pd=True)`` lets ``solve`` use CG; tags are trusted,
+        not verified. ``False`` removes a tag.
+        """
+        tags = set(self._tags)
+        for name, value in (("hermitian", hermitian), ("pd", pd), ("psd", psd), ("unitary", unitary)):
+            if value is True:
+                tags.add(name)
+            elif value is False:
+                tags.discard(name)
+        if pd:
+            tags.update(("hermitian", "psd"))
+        return _rebuild(type(self), {**self._state(), "_tags": tuple(sorted(tags))})
+
     # ------------------------------------------------------------------ display
     def __repr__(self, *, tensor_contents=None):
         from .display import tree
