@@ -169,6 +169,11 @@ for _name in ("is_conj", "is_neg", "_is_view", "is_shared", "is_pinned"):
 
 def torch_function(func, types, args, kwargs):
     """The body of ``LinearOperator.__torch_function__``."""
+    if kwargs.get("out") is not None:
+        raise ImmutableError(
+            f"{_fname(func)}: out= is not supported with operators (results are new tensors "
+            "or operators); drop out= and assign the result"
+        )
     rule = _RULES.get(func)
     if rule is not None:
         return rule(*args, **kwargs)
@@ -186,11 +191,6 @@ def torch_function(func, types, args, kwargs):
             f"{_fname(func)}: operators are immutable, in-place operations are refused "
             f"(got {type(target).__name__} {tuple(target.shape)}); build a new operator, "
             "e.g. A = A + B, or densify first with A.to_dense()"
-        )
-    if kwargs.get("out") is not None:
-        raise ImmutableError(
-            f"{_fname(func)}: out= is not supported with operators (results are new tensors "
-            "or operators); drop out= and assign the result"
         )
     return densify(func, args, kwargs)
 

@@ -16,9 +16,7 @@ def _is_op(x):
 
 
 @implements(torch.matmul, T.matmul, T.__matmul__, torch.linalg.matmul)
-def matmul(a, b, *, out=None):
-    if out is not None:
-        return densify(torch.matmul, (a, b), {"out": out})
+def matmul(a, b):
     if _is_op(a):
         if _is_op(b):
             return compose(a, b)
@@ -32,18 +30,18 @@ def rmatmul(self, other):
 
 
 @implements(torch.mm, T.mm)
-def mm(a, b, *, out=None):
+def mm(a, b):
     for x in (a, b):
         if x.dim() != 2:
             raise ShapeError(f"torch.mm: both arguments must be 2-D, got a {x.dim()}-D argument of shape {tuple(x.shape)}")
-    return matmul(a, b, out=out)
+    return matmul(a, b)
 
 
 @implements(torch.mv, T.mv)
-def mv(a, v, *, out=None):
+def mv(a, v):
     if not _is_op(a) or v.dim() != 1:
         raise ShapeError("torch.mv: expects a 2-D matrix (the operator) and a 1-D vector")
-    return matmul(a, v, out=out)
+    return matmul(a, v)
 
 
 @implements(torch.adjoint, T.adjoint, T.mH.__get__, T.H.__get__)
@@ -82,18 +80,14 @@ def resolve(a):
 
 
 @implements(torch.add, T.add, T.__add__, T.__radd__)
-def add_(a, b, *, alpha=1, out=None):
-    if out is not None:
-        return densify(torch.add, (a, b), {"alpha": alpha, "out": out})
+def add_(a, b, *, alpha=1):
     if alpha != 1:
         b = scale(b, alpha) if _is_op(b) else b * alpha
     return add(a, b)
 
 
 @implements(torch.sub, torch.subtract, T.sub, T.subtract, T.__sub__)
-def sub(a, b, *, alpha=1, out=None):
-    if out is not None:
-        return densify(torch.sub, (a, b), {"alpha": alpha, "out": out})
+def sub(a, b, *, alpha=1):
     return add(a, scale(b, -alpha) if _is_op(b) else -alpha * b)
 
 
@@ -103,27 +97,23 @@ def rsub(a, b):
 
 
 @implements(torch.mul, torch.multiply, T.mul, T.multiply, T.__mul__, T.__rmul__)
-def mul(a, b, *, out=None):
-    if out is None:
-        if _is_op(a) and not _is_op(b):
-            return scale(a, b)
-        if _is_op(b) and not _is_op(a):
-            return scale(b, a)
-    return densify(torch.mul, (a, b), {} if out is None else {"out": out})
+def mul(a, b):
+    if _is_op(a) and not _is_op(b):
+        return scale(a, b)
+    if _is_op(b) and not _is_op(a):
+        return scale(b, a)
+    return densify(torch.mul, (a, b), {})  # operator ⊙ operator is Hadamard: dense semantics
 
 
 @implements(torch.div, torch.divide, torch.true_divide, T.div, T.divide, T.true_divide, T.__truediv__)
-def div(a, b, *, rounding_mode=None, out=None):
-    if rounding_mode is None and out is None and _is_op(a) and not _is_op(b):
+def div(a, b, *, rounding_mode=None):
+    if rounding_mode is None and _is_op(a) and not _is_op(b):
         return scale_div(a, b)
-    kw = {k: v for k, v in (("rounding_mode", rounding_mode), ("out", out)) if v is not None}
-    return densify(torch.div, (a, b), kw)
+    return densify(torch.div, (a, b), {} if rounding_mode is None else {"rounding_mode": rounding_mode})
 
 
 @implements(torch.neg, torch.negative, T.neg, T.negative, T.__neg__)
-def neg(a, *, out=None):
-    if out is not None:
-        return densify(torch.neg, (a,), {"out": out})
+def neg(a):
     return scale(a, -1)
 
 
@@ -172,10 +162,8 @@ for _name in ("new_empty", "new_zeros", "new_ones", "new_full", "new_tensor"):
 
 
 @implements(torch.sum, T.sum)
-def sum_(a, dim=None, keepdim=False, *, dtype=None, out=None):
+def sum_(a, dim=None, keepdim=False, *, dtype=None):
     """Sums by one matvec with ones: ``Σ_ij A_ij = 1ᵀ A 1``, rows ``A 1``, columns ``Aᵀ 1``."""
-    if out is not None or not _is_op(a):
-        return densify(torch.sum, (a,), {"dim": dim, "keepdim": keepdim, "dtype": dtype, "out": out})
     dims = None if dim is None else (tuple(dim) if isinstance(dim, (tuple, list)) else (dim,))
     M, N = a.shape
     if dims is not None and len({d % 2 for d in dims}) == 2:

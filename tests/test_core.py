@@ -1,0 +1,331 @@
+"""Foundation behaviours beyond the contract: names, errors, densify, counting, dtypes."""
+
+import pickle
+import tracemalloc
+import warnings
+
+import pytest
+import torch
+
+import lazylinops as ll
+from lazylinops.base import LinearOperator
+
+
+# ---------------------------------------------------------------- named dims
+def test_dim_parsing():
+    assert ll.Dim("HW") == ("H", "W")
+    assert ll.Dim("KxKy") == ("Kx", "Ky")
+    assert ll.Dim("H W") == ("H", "W")
+    assert ll.Dim("") == ()
+    assert ll.Dim("xy") == ("xy",)
+    assert ll.Dim(("a", "b")) == ("a", "b")
+    assert ll.Dim("C Kx Ky") == ("C", "Kx", "Ky")
+
+
+def test_dim_rejects_bad_specs():
+    with pytest.raises(ll.ShapeError, match="non-empty strings"):
+        ll.Dim(("a", 3))
+    with pytest.raises(ll.ShapeError, match="string or a tuple"):
+        ll.Dim(5)
+    with pytest.raises(ll.ShapeError, match="repeats"):
+        ll.Identity((2, 2), "HH")
+    with pytest.raises(ll.ShapeError, match="names"):
+        ll.Identity((2, 2), "H")
+
+
+def test_default_names_square_share_names():
+    A, B = ll.Dense(torch.randn(3, 3)), ll.Diagonal(torch.randn(3))
+    assert A.ishape == A.oshape == B.ishape
+    C = A + B
+    assert type(C) is ll.Sum
+    assert (A @ B).ishape == B.ishape
+
+
+def test_rename_keeps_class_and_values():
+    A = ll.FFT((4, 4), "HW")
+    B = A.rename(ishape="XY", oshape="KxKy")
+    assert type(B) is ll.FFT and B.ishape == ("X", "Y") and B.oshape == ("Kx", "Ky")
+    assert torch.equal(B.to_dense(), A.to_dense())
+    C = (ll.Diagonal(torch.rand(4, 4), "HW") @ A).rename(ishape="XY")
+    assert C.ishape == ("X", "Y") and C.H.oshape == ("X", "Y")
+
+
+# ---------------------------------------------------------------- bad input
+def test_apply_size_mismatch_names_both_shapes():
+    A = ll.Diagonal(torch.rand(4, 5), "HW")
+    with pytest.raises(ll.ShapeError, match=r"⟨H:4 W:5⟩.*got \(4, 6\)"):
+        A(torch.rand(4, 6))
+    with pytest.raises(ll.ShapeError, match=r"20×20 matrix.*got x of shape \(21,\)"):
+        A @ torch.rand(21)
+    with pytest.raises(ll.ShapeError, match=r"x @ A"):
+        torch.rand(3, 19) @ A
+
+
+def test_compose_mismatch_names_both_shapes_and_fix():
+    A = ll.Dense(torch.rand(6, 20), oshape="M", ishape="Q")
+    B = ll.Diagonal(torch.rand(3), "Q")
+    with pytest.raises(ll.ShapeError, match=r"Dense ⟨M:6⟩←⟨Q:20⟩ after Diagonal ⟨Q:3⟩←⟨Q:3⟩.*ll.Reshape"):
+        A @ B
+    with pytest.raises(ll.ShapeError, match=r"must equal the output"):
+        ll.Chain(ll.Diagonal(torch.rand(2, 3), "HW"), ll.Diagonal(torch.rand(6), "N"))
+
+
+def test_compose_with_different_names_joins_with_visible_reshape():
+    A = ll.Dense(torch.rand(3, 6))
+    B = ll.Diagonal(torch.rand(2, 3), "HW")
+    C = A @ B
+    assert any(type(op) is ll.Reshape for op in C.ops)
+    assert "Reshape" in repr(C)
+    torch.testing.assert_close(C.to_dense(), A.to_dense() @ B.to_dense())
+
+
+def test_integer_and_bool_inputs_are_refused():
+    A = ll.Diagonal(torch.rand(3))
+    for x in (torch.arange(3), torch.ones(3, dtype=torch.bool)):
+        with pytest.raises(ll.DtypeError, match="not a floating or complex dtype"):
+            A(x)
+        with pytest.raises(ll.DtypeError):
+            A @ x
+    with pytest.raises(ll.DtypeError):
+        ll.Diagonal(torch.arange(3))
+    with pytest.raises(ll.DtypeError):
+        A.to(torch.int64)
+
+
+def test_wrong_device_string_is_clear():
+    with pytest.raises(ll.DeviceError, match="'gpu0' is not a device"):
+        ll.Identity((3,), device="gpu0")
+    with pytest.raises(ll.DeviceError):
+        ll.Diagonal(torch.rand(3)).to("nonsense")
+
+
+def test_operator_and_input_on_different_devices():
+    A = ll.Identity((3,), device="meta")
+    B = ll.FFT((3,), device="cpu")
+    with pytest.raises(ll.DeviceError, match="operator is on cpu, input on meta"):
+        B(torch.empty(3, dtype=torch.complex64, device="meta"))
+    assert A.device.type == "meta"
+
+
+def test_in_place_and_out_are_refused():
+    A = ll.Diagonal(torch.rand(3))
+    B = ll.Identity((3,))
+    with pytest.raises(ll.ImmutableError, match="immutable"):
+        A.add_(B)
+    with pytest.raises(ll.ImmutableError):
+        A.mul_(2)
+    with pytest.raises(ll.ImmutableError):
+        A += B
+    with pytest.raises(ll.ImmutableError):
+        A[0, 0] = 1.0
+    with pytest.raises(ll.ImmutableError, match="out="):
+        torch.matmul(A, torch.rand(3), out=torch.empty(3))
+    with pytest.raises(ll.ImmutableError):
+        A.zero_()
+
+
+def test_custom_operator_must_call_super_init():
+    class Bad(LinearOperator):
+        def __init__(self):
+            pass
+
+    with pytest.raises(TypeError, match=r"must call super\(\).__init__"):
+        Bad()
+
+
+def test_aten_is_never_reached_silently():
+    A = ll.Diagonal(torch.rand(3))
+    with pytest.raises(RuntimeError, match="ATen op"):
+        with torch._C.DisableTorchFunctionSubclass():
+            torch.add(A, A)
+
+
+def test_caller_tensors_are_never_mutated():
+    w = torch.rand(3, 4)
+    w0 = w.clone()
+    x = torch.rand(3, 4)
+    x0 = x.clone()
+    A = ll.Diagonal(w, "HW")
+    A(x), A.H(x), A.N(x), (2 * A)(x), (A + A)(x), A.to_dense()
+    y = ll.Identity((3, 4), "HW")(x)
+    assert y is not x
+    B = ll.Diagonal(torch.zeros(3, 4), "HW")
+    B.copy_(A)  # what load_state_dict does
+    assert torch.equal(B.weight, w) and B.weight is not w
+    assert torch.equal(w, w0) and torch.equal(x, x0)
+
+
+# ---------------------------------------------------------------- densify
+def test_densify_warns_names_function_and_operator():
+    A = ll.Diagonal(torch.rand(3))
+    with ll.set_densify("warn"):
+        with pytest.warns(ll.DensifyWarning, match=r"exp.*Diagonal \(3, 3\)"):
+            out = torch.exp(A)
+    torch.testing.assert_close(out, torch.exp(A.to_dense()))
+
+
+def test_densify_error_and_allow_modes():
+    A = ll.Diagonal(torch.rand(3))
+    with ll.set_densify("error"):
+        with pytest.raises(ll.DensifyError, match="no structured rule"):
+            A.exp()
+    with ll.set_densify("allow"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            torch.testing.assert_close(A * A, A.to_dense() * A.to_dense())  # Hadamard, as dense torch
+    assert ll.get_densify()[0] == "error"  # the context managers restored the setting
+
+
+def test_set_densify_validates():
+    with pytest.raises(ValueError, match="mode must be one of"):
+        ll.set_densify("sometimes")
+    with pytest.raises(ValueError, match="limit_bytes"):
+        ll.set_densify("warn", limit_bytes=-1)
+
+
+def test_huge_densify_is_refused_not_attempted():
+    n = 10**6
+    A = ll.Diagonal(torch.rand(n))
+    with ll.set_densify("allow"):
+        with pytest.raises(ll.DensifyError, match=r"over the densify limit"):
+            A.exp()
+        with pytest.raises(ll.DensifyError):
+            A.to_dense()
+    with ll.set_densify("allow", limit_bytes=1024):
+        with pytest.raises(ll.DensifyError, match="1.0 KiB"):
+            ll.Identity((100,)).to_dense()
+
+
+def test_huge_operator_costs_no_memory_and_repr_is_data_free():
+    tracemalloc.start()
+    A = ll.Identity((10**6,)) @ ll.FFT((10**6,))
+    r = repr(A)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert A.shape == torch.Size([10**6, 10**6]) and "FFT" in r and peak < 10**6
+    M = ll.Diagonal(torch.empty(5, 6, device="meta"), "HW") @ ll.FFT((5, 6), "HW", device="meta")
+    assert "Diagonal" in repr(M) and "meta" in repr(M)  # meta weights cannot be read: repr never does
+    assert "<details" in M._repr_html_()
+
+
+# ---------------------------------------------------------------- structure is counted, not timed
+def test_normal_of_fft_diagonal_applies_no_fft(monkeypatch):
+    F = ll.FFT((8, 8), "HW")
+    D = ll.Diagonal(torch.rand(8, 8) + 1j * torch.rand(8, 8), "HW")
+    calls = []
+    for name in ("fftn", "ifftn"):
+        real = getattr(torch.fft, name)
+        monkeypatch.setattr(torch.fft, name, lambda *a, _r=real, **k: calls.append(1) or _r(*a, **k))
+    N = (F @ D).N
+    assert type(N) is ll.Diagonal
+    x = torch.rand(8, 8, dtype=torch.complex64)
+    y = N(x)
+    assert calls == []
+    torch.testing.assert_close(y, D.H(F.H(F(D(x)))))
+    assert len(calls) == 2
+    assert type(F.N) is ll.Identity and type(D.N) is ll.Diagonal
+
+
+def test_normal_folding_rules():
+    F = ll.FFT((4,), "N")
+    D1, D2 = ll.Diagonal(torch.rand(4) + 1, "N"), ll.Diagonal(torch.rand(4) + 1, "N")
+    assert type(ll.Dense(torch.rand(5, 3)).N) is ll.Dense
+    assert [type(o) for o in (D1 @ F @ D2).N.ops] == [ll.Diagonal, ll.FFT, ll.Diagonal, ll.FFT, ll.Diagonal]
+    assert type((3 * D1).N) is ll.Diagonal
+    assert type(F.H @ F) is ll.Identity and type(F @ F.H) is ll.Identity
+    assert type(D1 @ D2) is ll.Diagonal and type(ll.Scalar(2.0, (4,), "N") @ D1) is ll.Diagonal
+    assert type(ll.Identity((4,), "N") @ D1) is ll.Diagonal
+    assert type(ll.Zero((4,), (4,), "N", "N") @ F) is ll.Zero
+    assert type(D1 + D2) is ll.Diagonal and type(ll.Identity((4,), "N") + D1) is ll.Diagonal
+    norm = ll.FFT((4,), "N", norm="backward")
+    assert type(norm.N) is ll.Scalar
+    torch.testing.assert_close(norm.N.to_dense(), norm.to_dense().mH @ norm.to_dense())
+
+
+def test_structured_calls_do_not_densify():
+    A = ll.FFT((4, 4), "HW") @ ll.Diagonal(torch.rand(4, 4), "HW")
+    D = A.to_dense()
+    with ll.set_densify("error"):
+        torch.testing.assert_close(A.sum(), D.sum())
+        torch.testing.assert_close(A.sum(0), D.sum(0))
+        torch.testing.assert_close(torch.sum(A, dim=1, keepdim=True), D.sum(1, keepdim=True))
+        B = ll.Diagonal(torch.rand(3)) + ll.Scalar(2.0, (3,))
+        torch.testing.assert_close(B.diagonal(), B.to_dense().diagonal())
+        torch.testing.assert_close(torch.trace(B), torch.trace(B.to_dense()))
+        W = torch.rand(3, 3)
+        torch.testing.assert_close(ll.Dense(W).diagonal(), W.diagonal())
+        assert torch.zeros_like(A).shape == A.shape and torch.empty_like(A).dtype == A.dtype
+        assert A.new_zeros(2).dtype == A.dtype
+
+
+# ---------------------------------------------------------------- dtypes (DESIGN §3)
+def test_dtype_promotion_follows_torch():
+    F = ll.FFT((4,), "N")  # complex64
+    D = ll.Diagonal(torch.rand(4, dtype=torch.float64), "N")
+    assert (F @ D).dtype == torch.complex128
+    assert (F @ D).to_dense().dtype == torch.complex128
+    x = torch.rand(4, dtype=torch.complex128)
+    assert D(x).dtype == torch.complex128 and (D @ x).dtype == torch.complex128
+    f32 = ll.Diagonal(torch.rand(4), "N")
+    assert (f32 @ torch.rand(4, dtype=torch.float64)).dtype == torch.float64
+    assert (2j * f32).dtype == torch.complex64
+    assert (2.0 * f32).dtype == torch.float32 and (f32 / 2).dtype == torch.float32
+    assert (torch.tensor(2.0, dtype=torch.float64) * f32).dtype == torch.float32  # 0-d does not promote
+    assert (f32 + D).dtype == torch.float64
+    assert ll.Scalar(1j, (2,)).dtype == torch.complex64 and ll.Scalar(1.0, (2,)).dtype == torch.float32
+
+
+def test_weightless_operators_compute_in_composite_dtype():
+    F = ll.FFT((16,), "N")  # complex64 by default
+    D = ll.Diagonal(torch.rand(16, dtype=torch.complex128), "N")
+    x = torch.rand(16, dtype=torch.complex128)
+    ref = torch.fft.fft(D.weight * x, norm="ortho")
+    assert ((F @ D)(x) - ref).abs().max() < 1e-14
+
+
+def test_scalar_with_grad_and_requires_grad_reporting():
+    c = torch.tensor(2.0, requires_grad=True)
+    w = torch.rand(3, requires_grad=True)
+    A = c * ll.Diagonal(w)
+    assert A.requires_grad
+    A(torch.ones(3)).sum().backward()
+    torch.testing.assert_close(c.grad, w.detach().sum())
+    assert not A.detach().requires_grad
+
+
+def test_nn_module_parameters_drive_operator():
+    class Model(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(4))
+
+        def forward(self, x):
+            return (ll.FFT((4,), "N") @ ll.Diagonal(self.w, "N"))(x).abs().sum()
+
+    m = Model()
+    m(torch.rand(4)).backward()
+    assert m.w.grad is not None and m.w.grad.abs().sum() > 0
+
+
+def test_tensor_flatten_round_trip():
+    A = ll.FFT((4,), "N") @ ll.Diagonal(torch.rand(4), "N")
+    names, ctx = A.__tensor_flatten__()
+    inner = {n: getattr(A, n) for n in names}
+    B = type(A).__tensor_unflatten__(inner, ctx, A.shape, A.stride())
+    assert type(B) is type(A)
+    torch.testing.assert_close(B.to_dense(), A.to_dense())
+
+
+def test_pickle_preserves_tags_and_structure():
+    A = (ll.FFT((4,), "N") @ ll.Diagonal(torch.rand(4), "N")).N
+    B = pickle.loads(pickle.dumps(A))
+    assert B.tags == A.tags and type(B) is type(A)
+
+
+def test_metadata_calls_do_not_densify():
+    A = ll.Diagonal(torch.rand(3))
+    assert A.stride() == (3, 1) and A.is_contiguous() and A.element_size() == 4
+    assert A.is_leaf and A.grad_fn is None and A.grad is None and A.layout == torch.strided
+    assert len(A) == 3 and A.data_ptr() == 0 and A.nbytes == 36
+    with pytest.raises(RuntimeError, match="no storage"):
+        A.untyped_storage()
