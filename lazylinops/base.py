@@ -16,8 +16,9 @@ from .dims import as_size, fmt_names, prod, resolve_shapes
 from .errors import DeviceError, DtypeError, ImmutableError, ShapeError
 
 # Metadata every operator carries in its ``__dict__``; everything else there is its state.
-_META = ("_ishape", "_oshape", "_isize", "_osize", "_shape", "_dtype", "_device", "_tags")
+_META = ("_ishape", "_oshape", "_isize", "_osize", "_shape", "_dtype", "_device", "_tags", "_fast")
 _CACHE = "_cache"
+_SEP = "__ll"
 
 _PROMOTE = {}
 
@@ -69,6 +70,9 @@ def as_device(device, what="device"):
         ) from None
 
 
+_Tensor = torch.Tensor
+
+
 def _is_op(x):
     return isinstance(x, LinearOperator)
 
@@ -80,7 +84,14 @@ def _rebuild(cls, state):
     )
     obj.__dict__.update(state)
     obj.__dict__[_CACHE] = {}
+    _set_fast(obj.__dict__)
     return obj
+
+
+def _set_fast(d):
+    """Cache what the ``A @ x`` hot path checks: (vector size or None, dtype, device)."""
+    vec = d["_isize"] if len(d["_isize"]) == 1 and len(d["_osize"]) == 1 else None
+    d["_fast"] = (vec, d["_dtype"], d["_device"])
 
 
 def _rebuild_operator(cls, state):
@@ -160,6 +171,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         d["_device"] = as_device(device)
         d["_tags"] = tuple(sorted(set(tags)))
         d.setdefault(_CACHE, {})
+        _set_fast(d)
 
     # ------------------------------------------------------------------ metadata
     ishape = property(lambda self: self._ishape, doc="Input dim names (tuple of str).")
@@ -192,8 +204,8 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     # ------------------------------------------------------------------ state
     def _state(self):
-        """Everything in ``__dict__`` but the cache (metadata included)."""
-        return {k: v for k, v in self.__dict__.items() if k != _CACHE}
+        """Everything in ``__dict__`` but the cache and derived fields (metadata included)."""
+        return {k: v for k, v in self.__dict__.items() if k != _CACHE and k != "_fast"}
 
     def _items(self):
         """``(key, value)`` of the operator's own state (no metadata, no cache)."""
@@ -236,6 +248,33 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         state = {k: (v if k in _META else one(k, v)) for k, v in self._state().items()}
         state.update(meta)
         return _rebuild(type(self), state)
+
+    def _flat_weights(self):
+        """The floating/complex weights of the whole tree, in ``_map`` order (children recursed)."""
+        out = []
+
+        def weight(key, w):
+            if w.is_floating_point() or w.is_complex():
+                out.append(w)
+            return w
+
+        def child(c):
+            return c._map(weight, child)
+
+        self._map(weight, child)
+        return out
+
+    def _with_weights(self, weights):
+        """This operator rebuilt with its floating weights (``_flat_weights`` order) replaced."""
+        it = iter(weights)
+
+        def weight(key, w):
+            return next(it) if (w.is_floating_point() or w.is_complex()) else w
+
+        def child(c):
+            return c._map(weight, child)
+
+        return self._map(weight, child)
 
     @property
     def requires_grad(self):
@@ -330,7 +369,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
                 for i, c in enumerate(v):
                     tensor = isinstance(c, torch.Tensor)
                     if tensor:
-                        names.append(f"{k}.{i}")
+                        names.append(f"{k}{_SEP}{i}")
                     kinds.append((tensor, None if tensor else c))
                 seqs[k] = (type(v), tuple(kinds))
             else:
@@ -342,13 +381,13 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         cls, static, seqs = ctx
         state = dict(static)
         for k, (typ, kinds) in seqs.items():
-            state[k] = typ(inner_tensors[f"{k}.{i}"] if t else c for i, (t, c) in enumerate(kinds))
-        state.update((k, t) for k, t in inner_tensors.items() if "." not in k)
+            state[k] = typ(inner_tensors[f"{k}{_SEP}{i}"] if t else c for i, (t, c) in enumerate(kinds))
+        state.update((k, t) for k, t in inner_tensors.items() if _SEP not in k)
         return _rebuild(cls, state)
 
     def __getattr__(self, name):
-        # ``__tensor_flatten__`` names tensors inside tuples as "key.i".
-        key, dot, idx = name.rpartition(".")
+        # ``__tensor_flatten__`` names tensors inside tuples as "key__lli" (no dots: dynamo).
+        key, dot, idx = name.rpartition(_SEP)
         if dot and idx.isdigit() and key in self.__dict__:
             return self.__dict__[key][int(idx)]
         raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
@@ -356,7 +395,13 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     # ------------------------------------------------------------------ moves
     def to(self, *args, **kwargs):
         """A new operator with moved/cast weights; ``A.to(dtype).dtype == dtype``."""
-        device, dtype, non_blocking, _ = torch._C._nn._parse_to(*args, **kwargs)
+        try:
+            device, dtype, non_blocking, _ = torch._C._nn._parse_to(*args, **kwargs)
+        except (RuntimeError, TypeError) as exc:
+            raise DeviceError(
+                f"{type(self).__name__}.to{args}: could not read a device or dtype ({exc}); "
+                "use e.g. A.to('cuda:0'), A.to(torch.float64) or A.to(x)"
+            ) from None
         return self._to(device, dtype, non_blocking, kwargs.get("copy", False))
 
     def _to(self, device=None, dtype=None, non_blocking=False, copy=False):
@@ -455,6 +500,9 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     def __call__(self, x):
         """Named apply: ``x.shape == (*batch, *isize)`` → ``(*batch, *osize)``."""
+        if x.__class__ is _Tensor and x.shape == self._isize and x.dtype is self._dtype and x.device == self._device:
+            y = self._apply(x)  # hot path: an unbatched input of the operator's dtype
+            return y.clone() if y is x else y
         if _is_op(x):
             return self @ x
         y = self._apply(self._prepare(x, self._isize, "apply"))
@@ -507,6 +555,11 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         )
 
     def __matmul__(self, other):
+        # hot path: a vector operator applied to a plain vector of its own dtype and device
+        vec, dtype, device = self.__dict__["_fast"]
+        if other.__class__ is _Tensor and other.shape == vec and other.dtype is dtype and other.device == device:
+            y = self._apply(other)
+            return y.clone() if y is other else y
         if _is_op(other):
             from .rules.compose import compose
 

@@ -162,7 +162,7 @@ for _name in (
     _attr = getattr(torch.Tensor, _name, None)
     if _attr is not None and hasattr(_attr, "__get__"):
         _METADATA.add(_attr.__get__)
-for _name in ("is_conj", "is_neg", "_is_view", "is_shared", "is_pinned"):
+for _name in ("is_conj", "is_neg", "_is_view", "is_shared", "is_pinned", "untyped_storage"):
     if hasattr(torch.Tensor, _name):
         _METADATA.add(getattr(torch.Tensor, _name))
 

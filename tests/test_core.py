@@ -327,5 +327,4 @@ def test_metadata_calls_do_not_densify():
     assert A.stride() == (3, 1) and A.is_contiguous() and A.element_size() == 4
     assert A.is_leaf and A.grad_fn is None and A.grad is None and A.layout == torch.strided
     assert len(A) == 3 and A.data_ptr() == 0 and A.nbytes == 36
-    with pytest.raises(RuntimeError, match="no storage"):
-        A.untyped_storage()
+    assert A.untyped_storage().nbytes() == 36  # the wrapper's placeholder: never sum these for memory

@@ -45,6 +45,16 @@ class Identity(LinearOperator):
     def _to_dense(self):
         return torch.eye(self.shape[0], dtype=self.dtype, device=self.device)
 
+    def _split(self, tile):
+        from ..tiling.slicing import cut_size, elementwise_positions, relevant, resized
+
+        tile = relevant(self, tile)
+        if not tile:
+            return self
+        elementwise_positions(self, tile)
+        size = cut_size(self.isize, self.ishape, tile)
+        return resized(self, size, size)  # a diagonal block of I is I
+
 
 class Zero(LinearOperator):
     """The zero map from ``isize`` to ``osize``: ``0 x = 0``.
@@ -82,6 +92,15 @@ class Zero(LinearOperator):
 
     def _to_dense(self):
         return torch.zeros(tuple(self.shape), dtype=self.dtype, device=self.device)
+
+    def _split(self, tile):
+        from ..tiling.slicing import cut_size, relevant
+
+        tile = relevant(self, tile)
+        if not tile:
+            return self
+        isize, osize = cut_size(self.isize, self.ishape, tile), cut_size(self.osize, self.oshape, tile)
+        return Zero(isize, osize, self.ishape, self.oshape, self.dtype, self.device)  # any block of 0 is 0
 
 
 def scalar_weight(value, dtype=None, device=None, what="Scalar"):
@@ -142,6 +161,16 @@ class Scalar(LinearOperator):
 
     def _to_dense(self):
         return torch.diag_embed(self._diagonal())
+
+    def _split(self, tile):
+        from ..tiling.slicing import cut_size, elementwise_positions, relevant, resized
+
+        tile = relevant(self, tile)
+        if not tile:
+            return self
+        elementwise_positions(self, tile)
+        size = cut_size(self.isize, self.ishape, tile)
+        return resized(self, size, size)  # a diagonal block of c I is c I (the weight is shared)
 
     def _repr_extra(self):
         return f"value {self.weight.dtype}" + (" (requires grad)" if self.weight.requires_grad else "")

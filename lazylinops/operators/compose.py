@@ -95,6 +95,16 @@ class Chain(LinearOperator):
         ops[0], ops[-1] = ops[0].rename(oshape=oshape), ops[-1].rename(ishape=ishape)
         return Chain(*ops)
 
+    _split_internal = True  # splitting a dim between two factors reduces it: Σₛ A[:, s] B[s, :]
+
+    def _split(self, tile):
+        from ..tiling.slicing import chain_tiles
+
+        parts = [op._split(sub) if sub else op for op, sub in zip(self.ops, chain_tiles(self.ops, tile))]
+        if all(p is op for p, op in zip(parts, self.ops)):
+            return self
+        return Chain(*parts)  # (A B)[block] = A[rows, s] B[s, cols], s the shared slice
+
 
 class Sum(LinearOperator):
     """Sum ``ops[0] + ops[1] + …`` of operators with identical named shapes.
@@ -166,6 +176,17 @@ class Sum(LinearOperator):
             out = out + op._to_dense()
         return out
 
+    _split_internal = True
+
+    def _split(self, tile):
+        from ..tiling.slicing import sum_tile
+
+        tile = sum_tile(self, self.ops, tile)
+        parts = [op._split(tile) for op in self.ops]
+        if all(p is op for p, op in zip(parts, self.ops)):
+            return self
+        return Sum(*parts)  # (A + B)[block] = A[block] + B[block]
+
 
 class Adjoint(LinearOperator):
     """The lazy adjoint ``Aᴴ`` of an operator without a structural one."""
@@ -206,6 +227,12 @@ class Adjoint(LinearOperator):
     def _to_dense(self):
         return self.op._to_dense().mH.contiguous()
 
+    _split_internal = True
+
+    def _split(self, tile):
+        part = self.op._split(tile)  # names carry the roles: Aᴴ[rows, cols] = (A[cols, rows])ᴴ
+        return self if part is self.op else Adjoint(part)
+
 
 class Conj(LinearOperator):
     """The lazy elementwise conjugate ``conj(A)``: ``conj(A) x = conj(A conj(x))``."""
@@ -236,6 +263,12 @@ class Conj(LinearOperator):
 
     def _to_dense(self):
         return self.op._to_dense().conj().resolve_conj()
+
+    _split_internal = True
+
+    def _split(self, tile):
+        part = self.op._split(tile)  # conj(A)[block] = conj(A[block])
+        return self if part is self.op else Conj(part)
 
 
 class RealPart(LinearOperator):
@@ -270,3 +303,9 @@ class RealPart(LinearOperator):
 
     def _to_dense(self):
         return self.op._to_dense().real.contiguous()
+
+    _split_internal = True
+
+    def _split(self, tile):
+        part = self.op._split(tile)  # Re(A)[block] = Re(A[block])
+        return self if part is self.op else RealPart(part)

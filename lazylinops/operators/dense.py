@@ -207,6 +207,32 @@ class Dense(LinearOperator):
             return self._matrix(self.dtype)
         return super()._to_dense()
 
+    def _split(self, tile):
+        # W[rows, cols]: an output-only dim slices rows, an input-only dim columns, a dim
+        # shared by input and output (one einsum label) slices both — always by weight label
+        from ..tiling.slicing import relevant, resized, slice_weight
+
+        tile = relevant(self, tile)
+        if not tile:
+            return self
+        wlab, ilab, olab = self.labels
+        positions = {}
+        for d, s in tile.items():
+            li = ilab[self.ishape.index(d)] if d in self.ishape else None
+            lo = olab[self.oshape.index(d)] if d in self.oshape else None
+            if li is not None and lo is not None and li != lo:
+                raise ShapeError(
+                    f"Dense {self.oshape}←{self.ishape} cannot be split along {d!r}: it names both an input "
+                    "and an output dim but the matrix is not elementwise along it (blocks off the diagonal "
+                    "would be lost); rename one side or split another dim"
+                )
+            positions[wlab.index(li if li is not None else lo)] = s
+        w = slice_weight(self.weight, positions)
+        sizes = dict(zip(wlab, w.shape))
+        isize, osize = [sizes[l] for l in ilab], [sizes[l] for l in olab]
+        elementwise = all(d in self.ishape and d in self.oshape for d in tile)
+        return resized(self, isize, osize, keep_tags=elementwise, weight=w)
+
     def _repr_extra(self):
         kind = "matrix" if self.plain else "einsum " + " ".join(self.labels[0])
         return f"{kind} {tuple(self.weight.shape)} {self.weight.dtype}"

@@ -68,5 +68,16 @@ class Diagonal(LinearOperator):
     def _to_dense(self):
         return torch.diag_embed(self._diagonal())
 
+    def _split(self, tile):
+        from ..tiling.slicing import broadcast_positions, cut_size, elementwise_positions, relevant, resized, slice_weight
+
+        tile = relevant(self, tile)
+        if not tile:
+            return self
+        positions = elementwise_positions(self, tile)
+        size = cut_size(self.isize, self.ishape, tile)
+        w = slice_weight(self.weight, broadcast_positions(self.weight, self.isize, positions))
+        return resized(self, size, size, weight=w)  # a diagonal block of diag(w) is diag(w[block])
+
     def _repr_extra(self):
         return f"weight {tuple(self.weight.shape)} {self.weight.dtype}"

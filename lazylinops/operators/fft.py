@@ -49,6 +49,7 @@ class FFT(LinearOperator):
         super().__init__(ishape=ioshape, oshape=oshape if oshape is not None else ioshape, isize=size, osize=size,
                          dtype=dtype, device=device, tags=tags)
         self.axes = axes
+        self.fft_dims = tuple(a - len(size) for a in axes)  # negative: batch dims lead
         self.norm = norm
         self.centered = bool(centered)
         self.inverse = bool(inverse)
@@ -57,7 +58,7 @@ class FFT(LinearOperator):
         return dict(norm=self.norm, centered=self.centered, dtype=self.dtype, device=self.device)
 
     def _transform(self, x, inverse):
-        dims = tuple(a - len(self.isize) for a in self.axes)
+        dims = self.fft_dims
         if not x.is_complex():
             x = x.to(complex_dtype(x.dtype))
         if self.centered:
@@ -106,6 +107,23 @@ class FFT(LinearOperator):
 
         c = self._scale_normal()  # F⁻¹ = Fᴴ / c
         return self.H if c == 1.0 else scale(self.H, 1.0 / c)
+
+    def _split(self, tile):
+        from ..tiling.slicing import cut_size, elementwise_positions, relevant, resized
+
+        tile = relevant(self, tile)
+        if not tile:
+            return self
+        for d in tile:
+            if any(d in (self.ishape[a], self.oshape[a]) for a in self.axes):
+                raise ShapeError(
+                    f"FFT cannot be split along {d!r}: it is a transformed dim, so every output along it "
+                    f"depends on every input; split a dim it does not transform (transformed: "
+                    f"{[self.ishape[a] for a in self.axes]})"
+                )
+        elementwise_positions(self, tile)
+        size = cut_size(self.isize, self.ishape, tile)
+        return resized(self, size, size)  # I ⊗ F: a block along an untransformed dim is the same F
 
     def is_adjoint_pair(self, other):
         """True when ``other`` is this transform's adjoint over the same dims and params."""

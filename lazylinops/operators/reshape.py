@@ -52,6 +52,26 @@ class Reshape(LinearOperator):
     def _inverse(self):
         return self.H
 
+    def _split(self, tile):
+        from ..tiling.slicing import cut_size, relevant
+
+        tile = relevant(self, tile)
+        if not tile:
+            return self
+        for d in tile:
+            # d maps 1:1 when it is its own group: same name, same size, equal element counts before it
+            pi = self.ishape.index(d) if d in self.ishape else None
+            po = self.oshape.index(d) if d in self.oshape else None
+            if (pi is None or po is None or self.isize[pi] != self.osize[po]
+                    or math.prod(self.isize[:pi]) != math.prod(self.osize[:po])):
+                raise ShapeError(
+                    f"Reshape {tuple(self.isize)}{self.ishape}→{tuple(self.osize)}{self.oshape} cannot be split "
+                    f"along {d!r}: only a dim that maps 1:1 (same name and size on both sides, as its own "
+                    "group of the reshape) can be split; split another dim"
+                )
+        return Reshape(cut_size(self.isize, self.ishape, tile), cut_size(self.osize, self.oshape, tile),
+                       self.ishape, self.oshape, self.dtype, self.device)
+
     def is_adjoint_pair(self, other):
         return isinstance(other, Reshape) and other.isize == self.osize and other.osize == self.isize
 

@@ -133,13 +133,6 @@ def data_ptr(a):
     return 0  # an operator has no storage
 
 
-@implements(T.untyped_storage, T.storage, T._typed_storage if hasattr(T, "_typed_storage") else T.storage)
-def storage(a, *args, **kwargs):
-    raise RuntimeError(
-        f"{type(a).__name__} has no storage (a lazy operator); use A.to_dense() for a dense matrix"
-    )
-
-
 _FACTORIES = [torch.empty_like, torch.zeros_like, torch.ones_like, torch.full_like, torch.rand_like,
               torch.randn_like, torch.randint_like]
 

@@ -1,0 +1,79 @@
+"""Device transfers as operators: ``ToDevice`` (used to join tiles on different devices)."""
+
+import torch
+
+from ..base import LinearOperator, as_device, check_dtype
+
+
+class ToDevice(LinearOperator):
+    """The identity on values that moves its input from ``idevice`` to ``odevice``.
+
+    ``T x = x.to(odevice)``; the adjoint ``Tᴴ = ToDevice(odevice, idevice)`` moves back, so
+    ``Tᴴ T = I``. Host → GPU copies are issued with ``non_blocking=True`` (ordered on the
+    stream, safe); copies that land on the host block, so results are ready when returned.
+    The operator's ``device`` is ``idevice`` (where its inputs live) and ``to_dense()`` is
+    the identity there. ``.to(device)`` moves the input side (both sides when they
+    coincide). Weightless: computes in the promoted input dtype. ``meta`` devices work for
+    placement-only checks.
+
+    >>> import torch, lazylinops as ll
+    >>> T = ll.ToDevice("cpu", "meta", (3,))
+    >>> T(torch.ones(3)).device, T.H.odevice
+    (device(type='meta'), device(type='cpu'))
+
+    Dense equivalent: ``torch.eye(n)`` (with the result placed on ``odevice``).
+    """
+
+    def __init__(self, idevice, odevice, size, ioshape=None, *, dtype=None):
+        idev, odev = as_device(idevice, "ToDevice idevice"), as_device(odevice, "ToDevice odevice")
+        dtype = None if dtype is None else check_dtype(dtype, "ToDevice")
+        tags = ("unitary", "hermitian", "pd") if idev == odev else ("unitary",)
+        super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=dtype, device=idev, tags=tags)
+        self.idevice, self.odevice = idev, odev
+
+    @staticmethod
+    def _move(x, device):
+        if x.device == device:
+            return x
+        return x.to(device, non_blocking=device.type == "cuda" and x.device.type == "cpu")
+
+    def _apply(self, x):
+        return self._move(x, self.odevice)
+
+    def _apply_adjoint(self, y):
+        return self._move(y, self.idevice)
+
+    def _adjoint(self):
+        return ToDevice(self.odevice, self.idevice, self.isize, self.ishape, dtype=self.dtype)  # moving back
+
+    def _conj(self):
+        return self  # a real (identity) matrix
+
+    def _normal(self):
+        from .basic import Identity
+
+        return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.idevice)  # Tᴴ T = I: there and back
+
+    def _inverse(self):
+        return self.H  # T⁻¹ = Tᴴ (unitary)
+
+    def _diagonal(self):
+        return torch.ones(self.shape[0], dtype=self.dtype, device=self.device)
+
+    def _to_dense(self):
+        return torch.eye(self.shape[0], dtype=self.dtype, device=self.device)
+
+    def _to(self, device=None, dtype=None, non_blocking=False, copy=False):
+        dtype = self.dtype if dtype is None else check_dtype(dtype, "ToDevice.to")
+        idev = self.idevice if device is None else as_device(device)
+        odev = idev if self.idevice == self.odevice else self.odevice
+        if idev == self.idevice and odev == self.odevice and dtype == self.dtype:
+            return self
+        return ToDevice(idev, odev, self.isize, self.ishape, dtype=dtype)
+
+    def _split(self, tile):
+        size = [len(range(n)[tile[name]]) if name in tile else n for name, n in zip(self.ishape, self.isize)]
+        return ToDevice(self.idevice, self.odevice, tuple(size), self.ishape, dtype=self.dtype)
+
+    def _repr_extra(self):
+        return f"{self.idevice} → {self.odevice}"

@@ -1,0 +1,123 @@
+"""Permutations along a named dim: ``Permutation``."""
+
+import torch
+
+from ..base import LinearOperator, as_device
+from ..dims import Dim, as_size, default_names, fmt_names
+from ..errors import ShapeError
+
+
+def _as_perm(perm):
+    if isinstance(perm, torch.Tensor):
+        if perm.dtype.is_floating_point or perm.dtype.is_complex or perm.dtype == torch.bool or perm.dim() != 1:
+            raise TypeError(f"Permutation: perm must be a 1-D integer tensor, got {perm.dtype} of shape {tuple(perm.shape)}")
+        return perm.to(torch.long)
+    try:
+        return torch.as_tensor(list(perm), dtype=torch.long)
+    except (TypeError, ValueError):
+        raise TypeError(f"Permutation: perm must be a sequence of ints or an integer tensor, got {perm!r}") from None
+
+
+class Permutation(LinearOperator):
+    """Reordering along one named dim: ``P @ x == x.index_select(-1, perm)``, i.e. ``P[i, perm[i]] = 1``.
+
+    ``dim`` (default: the last) names the permuted dim of ``ioshape``; ``size`` gives the
+    full shape when there is more than one dim. Unitary: the adjoint and the inverse
+    are the inverse permutation, ``P.N`` is ``Identity``, and
+    ``P @ Q`` of permutations along the same dim folds into one. O(n) apply (a gather).
+
+    >>> import torch, lazylinops as ll
+    >>> P = ll.Permutation(torch.tensor([2, 0, 1]))
+    >>> P(torch.tensor([10.0, 20.0, 30.0])).tolist(), type(P.N).__name__
+    ([30.0, 10.0, 20.0], 'Identity')
+
+    Dense equivalent: ``torch.eye(n)[perm]``.
+    """
+
+    def __init__(self, perm, ioshape=None, dim=None, size=None, dtype=None, device=None, *, _checked=False):
+        perm = _as_perm(perm)
+        if device is not None:
+            perm = perm.to(as_device(device))
+        n = perm.shape[0]
+        size = (n,) if size is None else as_size(size)
+        names = default_names(len(size)) if ioshape is None else Dim(ioshape)
+        if len(names) != len(size):
+            raise ShapeError(f"Permutation: ioshape {names} names {len(names)} dims but size is {tuple(size)}")
+        if dim is None:
+            axis = len(size) - 1
+        else:
+            d = Dim(dim)
+            if len(d) != 1 or d[0] not in names:
+                raise ShapeError(f"Permutation: dim {dim!r} must be one of the named dims {fmt_names(names, size)}")
+            axis = names.index(d[0])
+        if size[axis] != n:
+            raise ShapeError(f"Permutation: perm has {n} entries but dim {names[axis]!r} of {fmt_names(names, size)} has {size[axis]}")
+        if not _checked and not torch.equal(torch.sort(perm).values, torch.arange(n, device=perm.device)):
+            raise ValueError("Permutation: perm must contain each of 0 … n-1 exactly once")
+        super().__init__(ishape=names, oshape=names, isize=size, osize=size, dtype=dtype, device=perm.device,
+                         tags=("unitary",))
+        self.perm = perm
+        self.axis = axis
+
+    def _new(self, perm):
+        return Permutation(perm, self.ishape, self.ishape[self.axis], self.isize, self.dtype, self.device,
+                           _checked=True)
+
+    def _inv(self):
+        cache = self.__dict__["_cache"]
+        inv = cache.get("inv")
+        if inv is None:
+            inv = cache["inv"] = torch.argsort(self.perm)
+        return inv
+
+    def _apply(self, x):
+        return x.index_select(self.axis - len(self.isize), self.perm)
+
+    def _apply_adjoint(self, y):
+        return y.index_select(self.axis - len(self.isize), self._inv())  # Pᴴ = P⁻¹ = permutation by argsort(perm)
+
+    def _adjoint(self):
+        return self._new(self._inv())
+
+    def _conj(self):
+        return self
+
+    def _normal(self):
+        from .basic import Identity
+
+        return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)  # Pᴴ P = I
+
+    def _inverse(self):
+        return self.H  # P⁻¹ = Pᴴ
+
+    def _diagonal(self):
+        fixed = (self.perm == torch.arange(self.perm.shape[0], device=self.device)).to(self.dtype)
+        shape = [1] * len(self.isize)
+        shape[self.axis] = -1
+        return fixed.reshape(shape).expand(self.isize).reshape(-1)
+
+    def is_adjoint_pair(self, other):
+        return isinstance(other, Permutation) and other.axis == self.axis and other.isize == self.isize \
+            and torch.equal(other.perm, self._inv())
+
+    def compose_with(self, other):
+        """``self @ other`` for a permutation along the same dim, else None."""
+        if isinstance(other, Permutation) and other.axis == self.axis and other.isize == self.isize \
+                and other.ishape == self.ishape:
+            return other._new(other.perm[self.perm])  # (P₁ P₂ x)[i] = x[p₂[p₁[i]]]
+        return None
+
+    def _renamed(self, ishape, oshape):
+        if ishape != oshape:
+            raise ShapeError(f"Permutation.rename: input and output names must agree, got {ishape} and {oshape}")
+        return Permutation(self.perm, ishape, ishape[self.axis], self.isize, self.dtype, self.device, _checked=True)
+
+    def _split(self, tile):
+        name = self.ishape[self.axis]
+        if name in tile and tile[name] != slice(0, self.isize[self.axis]):
+            raise ShapeError(f"Permutation cannot be split along its permuted dim {name!r}; split along other dims")
+        size = [len(range(*tile[n].indices(s))) if n in tile else s for n, s in zip(self.ishape, self.isize)]
+        return Permutation(self.perm, self.ishape, name, size, self.dtype, self.device, _checked=True)
+
+    def _repr_extra(self):
+        return f"along {self.ishape[self.axis]}"

@@ -1,0 +1,354 @@
+"""Selection operators: ``Pad``, ``Crop`` (an adjoint pair), ``Mask`` and ``Sample``."""
+
+import torch
+import torch.nn.functional as F
+
+from ..base import LinearOperator, as_device
+from ..dims import Dim, as_size, default_names, fmt_names, prod
+from ..errors import ShapeError
+
+
+def _pair(w, name, who):
+    if w is None:
+        return (0, 0)
+    if isinstance(w, int) and not isinstance(w, bool):
+        return (w, w)
+    if isinstance(w, (tuple, list)) and len(w) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in w):
+        return (int(w[0]), int(w[1]))
+    raise ShapeError(f"{who}: width for dim {name!r} must be an int or a (before, after) pair of ints, got {w!r}")
+
+
+def parse_widths(spec, names, who):
+    """Per-dim ``(before, after)`` from ``{name: w}`` or a sequence aligned with ``names``."""
+    if isinstance(spec, dict):
+        unknown = [k for k in spec if k not in names]
+        if unknown:
+            raise ShapeError(f"{who}: dims {unknown} are not among the named dims {fmt_names(names)}")
+        items = [spec.get(n) for n in names]
+    elif isinstance(spec, (tuple, list)):
+        if len(names) == 1 and len(spec) == 2 and all(isinstance(v, int) for v in spec):
+            spec = [tuple(spec)]  # one dim: (before, after)
+        if len(spec) != len(names):
+            raise ShapeError(
+                f"{who}: got {len(spec)} widths for the {len(names)} dims {fmt_names(names)}; "
+                "pass one int or (before, after) per dim, or a dict {name: width}"
+            )
+        items = list(spec)
+    else:
+        raise ShapeError(f"{who}: widths must be a dict {{name: width}} or a sequence, got {type(spec).__name__}")
+    return tuple(_pair(w, n, who) for n, w in zip(names, items))
+
+
+def _names(ioshape, n):
+    names = Dim(ioshape)
+    return default_names(n) if names is None else names
+
+
+class Pad(LinearOperator):
+    """Zero padding ``y = pad(x)`` of named dims; ``Pad(...).H`` is the matching ``Crop``.
+
+    ``pad`` is ``{name: w}`` or one entry per dim, each an int (both sides) or a
+    ``(before, after)`` pair; negative widths crop, as in ``torch.nn.functional.pad``.
+    The output keeps the input names unless ``oshape`` is given. ``Pad.N`` is the
+    identity. O(n) apply.
+
+    >>> import torch, lazylinops as ll
+    >>> P = ll.Pad((2, 3), {"W": (1, 2)}, "HW")
+    >>> P(torch.ones(2, 3)).shape, type(P.N).__name__
+    (torch.Size([2, 6]), 'Identity')
+
+    Dense equivalent: ``torch.nn.functional.pad(x, (1, 2))`` on each input basis vector.
+    """
+
+    def __init__(self, size, pad, ioshape=None, oshape=None, dtype=None, device=None, *, _widths=None):
+        size = as_size(size)
+        names = _names(ioshape, len(size))
+        who = type(self).__name__
+        widths = _widths if _widths is not None else self._parse(pad, names, who)
+        osize = [s + b + a for s, (b, a) in zip(size, widths)]
+        if any(o < 0 for o in osize) or any(s + min(b, 0) + min(a, 0) < 0 for s, (b, a) in zip(size, widths)):
+            raise ShapeError(f"{who}: widths {widths} remove more than the size {tuple(size)} of {fmt_names(names)}")
+        oshape = names if oshape is None else Dim(oshape)
+        super().__init__(ishape=names, oshape=oshape, isize=size, osize=osize, dtype=dtype, device=device)
+        self.widths = widths
+
+    @staticmethod
+    def _parse(pad, names, who):
+        return parse_widths(pad, names, who)
+
+    def _crops(self):
+        return all(b <= 0 and a <= 0 for b, a in self.widths)
+
+    def _apply(self, x):
+        return window(x, self.widths, self.isize)
+
+    def _apply_adjoint(self, y):
+        return window(y, tuple((-b, -a) for b, a in self.widths), self.osize)
+
+    def _adjoint(self):
+        return make_window(self.osize, tuple((-b, -a) for b, a in self.widths), self.oshape, self.ishape,
+                           self.dtype, self.device)  # Padᴴ = Crop of the same widths
+
+    def _conj(self):
+        return self
+
+    def _normal(self):
+        from .basic import Identity
+
+        if all(b >= 0 and a >= 0 for b, a in self.widths):
+            return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)  # Pᴴ P = I
+        keep = torch.zeros(tuple(self.isize), dtype=torch.bool, device=self.device)
+        keep[tuple(slice(max(-b, 0), s - max(-a, 0)) for s, (b, a) in zip(self.isize, self.widths))] = True
+        return Mask(keep, self.ishape, dtype=self.dtype, device=self.device)  # Cᴴ C = diag(kept)
+
+    def _diagonal(self):
+        if self.isize != self.osize:
+            return None
+        return self._normal()._diagonal() if any(w != (0, 0) for w in self.widths) else torch.ones(
+            self.shape[0], dtype=self.dtype, device=self.device)
+
+    def _renamed(self, ishape, oshape):
+        return make_window(self.isize, self.widths, ishape, oshape, self.dtype, self.device)
+
+    def _split(self, tile):
+        # block [o0:o1, i0:i1] of a window is again a window: input p ↦ output p + before
+        widths, isize = [], []
+        for k, (s, (b, a)) in enumerate(zip(self.isize, self.widths)):
+            i = tile.get(self.ishape[k], slice(0, s))
+            o = tile.get(self.oshape[k], slice(0, self.osize[k]))
+            i0, i1 = i.start or 0, s if i.stop is None else i.stop
+            o0, o1 = o.start or 0, self.osize[k] if o.stop is None else o.stop
+            nb = i0 + b - o0
+            widths.append((nb, (o1 - o0) - (i1 - i0) - nb))
+            isize.append(i1 - i0)
+        return make_window(isize, tuple(widths), self.ishape, self.oshape, self.dtype, self.device)
+
+    def _repr_extra(self):
+        if self._crops():
+            return "crop " + " ".join(f"{n}({-b}, {-a})" for n, (b, a) in zip(self.ishape, self.widths) if b or a)
+        return "pad " + " ".join(f"{n}({b}, {a})" for n, (b, a) in zip(self.ishape, self.widths) if b or a)
+
+
+class Crop(Pad):
+    """Cropping ``y = x[..., b:n-a]`` of named dims; ``Crop(...).H`` is the matching ``Pad``.
+
+    ``crop`` is ``{name: w}`` or one entry per dim, each an int (both sides) or a
+    ``(before, after)`` pair of elements removed. ``Crop.N`` is a 0/1 ``Mask``. O(n) apply.
+
+    >>> import torch, lazylinops as ll
+    >>> C = ll.Crop((4, 6), {"W": 1}, "HW")
+    >>> C(torch.ones(4, 6)).shape, type(C.N).__name__
+    (torch.Size([4, 4]), 'Mask')
+
+    Dense equivalent: the rows of ``torch.eye(24)`` that are kept.
+    """
+
+    def __init__(self, size, crop, ioshape=None, oshape=None, dtype=None, device=None, *, _widths=None):
+        super().__init__(size, crop, ioshape, oshape, dtype, device, _widths=_widths)
+
+    @staticmethod
+    def _parse(crop, names, who):
+        widths = parse_widths(crop, names, who)
+        if any(b < 0 or a < 0 for b, a in widths):
+            raise ShapeError(f"{who}: crop widths must be non-negative, got {widths}; use Pad to add zeros")
+        return tuple((-b, -a) for b, a in widths)
+
+
+def make_window(isize, widths, ishape, oshape, dtype, device):
+    """A ``Crop`` when every width removes, else a ``Pad`` (negative widths crop)."""
+    cls = Crop if all(b <= 0 and a <= 0 for b, a in widths) and any(w != (0, 0) for w in widths) else Pad
+    return cls(isize, None, ishape, oshape, dtype, device, _widths=tuple(widths))
+
+
+def window(x, widths, size):
+    """Pad (positive) or crop (negative) the trailing ``len(size)`` dims of ``x``."""
+    if all(b <= 0 and a <= 0 for b, a in widths):
+        return x[(Ellipsis, *(slice(-b, s + a) for s, (b, a) in zip(size, widths)))]
+    flat = [v for b, a in reversed(widths) for v in (b, a)]
+    return F.pad(x, flat)
+
+
+def _as_mask(mask, who):
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"{who}: mask must be a torch.Tensor, got {type(mask).__name__}")
+    if mask.dtype == torch.bool:
+        return mask
+    m = mask.detach()
+    if not bool(((m == 0) | (m == 1)).all()):
+        raise ValueError(f"{who}: mask entries must be 0 or 1 (or a bool tensor); use Diagonal for general weights")
+    return m != 0
+
+
+class Mask(LinearOperator):
+    """Elementwise 0/1 masking ``y = m ⊙ x`` (a Hermitian projector: ``Mᴴ = M = M.N``).
+
+    ``mask`` is bool (or 0/1) and broadcasts to ``size`` like a ``Diagonal`` weight.
+    Weightless in dtype: computes in its input's dtype (``dtype=`` sets the matrix dtype).
+
+    >>> import torch, lazylinops as ll
+    >>> M = ll.Mask(torch.tensor([True, False, True]), "N")
+    >>> M(torch.ones(3)).tolist(), M.N is M
+    ([1.0, 0.0, 1.0], True)
+
+    Dense equivalent: ``torch.diag(mask.expand(size).flatten().float())``.
+    """
+
+    def __init__(self, mask, ioshape=None, size=None, dtype=None, device=None):
+        mask = _as_mask(mask, "Mask")
+        size = mask.shape if size is None else as_size(size)
+        try:
+            ok = torch.broadcast_shapes(mask.shape, size) == size
+        except RuntimeError:
+            ok = False
+        if not ok:
+            raise ShapeError(f"Mask: mask of shape {tuple(mask.shape)} does not broadcast to size {tuple(size)}")
+        if device is not None:
+            mask = mask.to(as_device(device))
+        super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=dtype, device=mask.device,
+                         tags=("hermitian", "psd"))
+        self.mask = mask
+
+    def _apply(self, x):
+        return x * self.mask
+
+    _apply_adjoint = _apply
+
+    def _adjoint(self):
+        return self
+
+    def _conj(self):
+        return self
+
+    def _normal(self):
+        return self  # Mᴴ M = M for a 0/1 mask
+
+    def _diagonal(self):
+        return self.mask.expand(self.isize).reshape(-1).to(self.dtype)
+
+    def _split(self, tile):
+        m, off = self.mask, len(self.isize) - self.mask.dim()
+        idx = [slice(None)] * m.dim()
+        size = list(self.isize)
+        for k, n in enumerate(self.ishape):
+            s = tile.get(n)
+            if s is not None:
+                size[k] = len(range(*s.indices(self.isize[k])))
+                if k >= off and m.shape[k - off] != 1:
+                    idx[k - off] = s
+        return Mask(m[tuple(idx)], self.ishape, size, self.dtype, self.device)
+
+    def _repr_extra(self):
+        return f"mask {tuple(self.mask.shape)}"
+
+
+class Sample(LinearOperator):
+    """Sampling ``y[..., k, ...] = x[..., indices[k], ...]`` over a contiguous run of named dims.
+
+    ``indices`` is ``(K,)`` for one sampled dim or ``(K, D)`` (one multi-index per row)
+    for ``D`` sampled dims ``dims`` (default: all). The adjoint scatters-adds, so repeated
+    indices accumulate; ``Sample.N`` is the ``Diagonal`` of sample counts. O(K) apply.
+
+    >>> import torch, lazylinops as ll
+    >>> S = ll.Sample(torch.tensor([[0, 1], [2, 2]]), (3, 3), "HW", oshape="K")
+    >>> S(torch.arange(9.0).reshape(3, 3)).tolist()
+    [1.0, 8.0]
+
+    Dense equivalent: the rows ``torch.eye(n)[flat_indices]``.
+    """
+
+    def __init__(self, indices, size, ishape=None, oshape=None, *, dims=None, dtype=None, device=None, _flat=None):
+        size = as_size(size)
+        names = _names(ishape, len(size))
+        if _flat is not None:
+            flat, start, n = _flat
+        else:
+            flat, start, n = _flat_indices(indices, size, names, dims)
+        if device is not None:
+            flat = flat.to(as_device(device))
+        osize = (*size[:start], flat.shape[0], *size[start + n :])
+        oshape = Dim(oshape)
+        if oshape is None:
+            oshape = (*names[:start], "K", *names[start + n :])
+        elif len(oshape) == 1 and len(osize) > 1:
+            oshape = (*names[:start], oshape[0], *names[start + n :])
+        super().__init__(ishape=names, oshape=oshape, isize=size, osize=osize, dtype=dtype, device=flat.device)
+        self.index = flat
+        self.run = (start, n)
+
+    def _new(self, index, ishape, oshape, isize):
+        start, n = self.run
+        return Sample(None, isize, ishape, oshape, dtype=self.dtype, _flat=(index, start, n))
+
+    def _apply(self, x):
+        start, n = self.run
+        ax = x.dim() - len(self.isize) + start
+        return x.flatten(ax, ax + n - 1).index_select(ax, self.index)
+
+    def _apply_adjoint(self, y):
+        start, n = self.run
+        ax = y.dim() - len(self.osize) + start  # the sample axis
+        shape = list(y.shape)
+        shape[ax] = prod(self.isize[start : start + n])
+        x = torch.index_add(y.new_zeros(shape), ax, self.index, y)  # scatter-add: repeated samples accumulate
+        return x.reshape(*y.shape[:ax], *self.isize[start:])
+
+    def _normal(self):
+        from .diagonal import Diagonal
+
+        start, n = self.run
+        sub = self.isize[start : start + n]
+        counts = torch.bincount(self.index, minlength=prod(sub)).to(self.dtype)
+        counts = counts.reshape(*sub, *[1] * (len(self.isize) - start - n))
+        return Diagonal(counts, self.ishape, self.isize)  # Sᴴ S = diag(times each entry is sampled)
+
+    def _renamed(self, ishape, oshape):
+        return self._new(self.index, ishape, oshape, self.isize)
+
+    def _split(self, tile):
+        start, n = self.run
+        bad = [d for d in self.ishape[start : start + n] if d in tile]
+        if bad:
+            raise ShapeError(
+                f"Sample cannot be split along the sampled input dims {bad}; split along the samples "
+                f"{self.oshape[start]!r} instead"
+            )
+        index, isize = self.index, list(self.isize)
+        ks = tile.get(self.oshape[start])
+        if ks is not None:
+            index = index[ks]
+        for k, name in enumerate(self.ishape):
+            if name in tile and not start <= k < start + n:
+                isize[k] = len(range(*tile[name].indices(self.isize[k])))
+        return self._new(index, self.ishape, self.oshape, isize)
+
+    def _repr_extra(self):
+        return f"{self.index.shape[0]} samples"
+
+
+def _flat_indices(indices, size, names, dims):
+    """Validate ``indices`` and flatten them over the sampled run of dims."""
+    dims = names if dims is None else Dim(dims)
+    unknown = [d for d in dims if d not in names]
+    if unknown or not dims:
+        raise ShapeError(f"Sample: dims {dims} must be a non-empty subset of the named dims {fmt_names(names, size)}")
+    pos = sorted(names.index(d) for d in dims)
+    start, n = pos[0], len(pos)
+    if pos != list(range(start, start + n)):
+        raise ShapeError(f"Sample: sampled dims {dims} must be adjacent in {fmt_names(names, size)}")
+    sub = tuple(size[start : start + n])
+    if not isinstance(indices, torch.Tensor) or indices.dtype.is_floating_point or indices.dtype.is_complex \
+            or indices.dtype == torch.bool:
+        raise TypeError(f"Sample: indices must be an integer torch.Tensor of shape (K,) or (K, {n})")
+    idx = indices.to(torch.long)
+    if idx.dim() == 1 and n == 1:
+        idx = idx[:, None]
+    if idx.dim() != 2 or idx.shape[1] != n:
+        raise ShapeError(
+            f"Sample: indices of shape {tuple(indices.shape)} do not index the {n} dims "
+            f"{fmt_names(names[start:start + n], sub)}; pass shape (K, {n})"
+        )
+    bound = torch.tensor(sub, dtype=torch.long, device=idx.device)
+    if idx.numel() and bool(((idx < 0) | (idx >= bound)).any()):
+        raise IndexError(f"Sample: indices out of range for {fmt_names(names[start:start + n], sub)}")
+    strides = torch.tensor([prod(sub[k + 1 :]) for k in range(n)], dtype=torch.long, device=idx.device)
+    return (idx * strides).sum(-1), start, n

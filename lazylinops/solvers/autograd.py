@@ -1,0 +1,106 @@
+"""Implicit differentiation of solves: backward is one adjoint solve, never the iterations.
+
+For ``x = A⁻¹ b`` and an incoming gradient ``g``: ``λ = A⁻ᴴ g`` (one solve with ``Aᴴ``),
+``∂b = λ`` and ``∂w = −∂/∂w Re⟨λ, A(w) x⟩`` (one vector-Jacobian product through a single
+apply of ``A`` rebuilt from its weights). For ``x = argmin ‖A x − b‖² + d²‖x‖²``:
+``λ = (AᴴA + d²I)⁻¹ g``, ``∂b = A λ``, ``∂w = ∂/∂w [Re⟨r, A(w) λ⟩ − Re⟨A λ, A(w) x⟩]`` with
+``r = b − A x``. The adjoint solve calls the same ``torch.autograd.Function``, so the
+backward is itself differentiable (double backward, ``gradgradcheck``).
+"""
+
+import torch
+
+from .info import finish
+
+
+class Spec:
+    """What a differentiable solve needs: ``build(weights) → A`` and the options."""
+
+    def __init__(self, kind, who, A, build, opts, x0=None):
+        self.kind, self.who, self.A, self.build, self.opts, self.x0 = kind, who, A, build, opts, x0
+        self.info = None
+
+    def adjoint(self):
+        build = self.build
+        return Spec("solve", self.who, self.A.H, lambda ws: build(ws).H, self.opts.adjoint())
+
+    def normal(self, ws):
+        build, damp = self.build, self.opts.damp
+        from dataclasses import replace
+
+        def nb(ws):
+            A = build(ws)
+            N = A.N
+            return N if damp == 0 else N + damp * damp * _identity(N)
+
+        opts = replace(self.opts.adjoint(), method="auto", damp=0.0, restart=None)
+        return Spec("solve", self.who, nb([w.detach() for w in ws]), nb, opts)
+
+
+def _identity(N):
+    from ..operators.basic import Identity
+
+    return Identity(N.isize, N.ishape, dtype=N.dtype, device=N.device)
+
+
+def _core(kind):
+    from .core import lstsq_core, solve_core
+
+    return solve_core if kind == "solve" else lstsq_core
+
+
+class ImplicitSolve(torch.autograd.Function):
+    """``x = solve(build(weights), b)`` with the implicit backward above."""
+
+    @staticmethod
+    def forward(ctx, spec, b, *ws):
+        A = spec.build([w.detach() for w in ws]) if ws else spec.A
+        x, info = _core(spec.kind)(spec.who, A, b.detach(), spec.opts, spec.x0)
+        spec.info = info
+        ctx.spec = spec
+        ctx.save_for_backward(x, b, *ws)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        spec = ctx.spec
+        x, b, *ws = ctx.saved_tensors
+        need_b, need_w = ctx.needs_input_grad[1], ctx.needs_input_grad[2:]
+        create = torch.is_grad_enabled()
+        if spec.kind == "solve":
+            lam = implicit(spec.adjoint(), g, ws)  # λ = A⁻ᴴ g
+            gb = lam
+            gws = _vjp(spec.build, ws, need_w, [x], [-lam], create)  # −∂/∂w Re⟨λ, A(w) x⟩
+        else:
+            lam = implicit(spec.normal(ws), g, ws)  # λ = (AᴴA + d²I)⁻¹ g
+            A = spec.build(list(ws)) if ws else spec.A
+            Alam = A(lam)
+            r = b - A(x)
+            gb = Alam
+            gws = _vjp(spec.build, ws, need_w, [lam, x], [r, -Alam], create)
+        return (None, gb if need_b else None, *gws)
+
+
+def _vjp(build, ws, needs, xs, cots, create):
+    """Gradients w.r.t. the weights of ``Σ Re⟨cotᵢ, A(w) xᵢ⟩`` (None where not needed)."""
+    if not any(needs):
+        return [None] * len(ws)
+    with torch.enable_grad():
+        win = list(ws) if create else [w.detach().requires_grad_(n) for w, n in zip(ws, needs)]
+        A = build(win)
+        ys = [A(xi if create else xi.detach()) for xi in xs]
+        targets = [w for w, n in zip(win, needs) if n]
+        cots = [c if create else c.detach() for c in cots]
+        grads = iter(torch.autograd.grad(ys, targets, cots, create_graph=create, allow_unused=True))
+    out = []
+    for w, n in zip(ws, needs):
+        gr = next(grads) if n else None
+        out.append(torch.zeros_like(w) if n and gr is None else gr)
+    return out
+
+
+def implicit(spec, b, ws):
+    """Run ``spec`` on ``b`` through ``ImplicitSolve`` (raising on failure as its options say)."""
+    x = ImplicitSolve.apply(spec, b, *ws)
+    finish(x, spec.info, spec.opts.on_failure, spec.who + " (backward)")
+    return x

@@ -1,0 +1,306 @@
+"""The solve engine on named right-hand sides: method choice, checks, kernels → ``(x, SolveInfo)``.
+
+``solve_named`` / ``lstsq_named`` take ``b`` of shape ``(*batch, *A.osize)`` and return ``x``
+of shape ``(*batch, *A.isize)`` with its record; they never raise on non-convergence (the
+public functions do, after putting ``x`` back in the caller's layout). Gradients go through
+``autograd.ImplicitSolve`` (one adjoint solve in backward), never through the iterations.
+"""
+
+from dataclasses import dataclass, replace
+
+import torch
+
+from ..base import LinearOperator, promote
+from ..errors import ShapeError
+from . import krylov, lsq
+from .flat import Flat, col, norm
+from .info import (
+    ON_FAILURE,
+    SolveInfo,
+    check_callback,
+    check_choice,
+    check_maxiter,
+    check_rhs,
+    check_tolerances,
+    progress_bar,
+)
+
+SOLVE_METHODS = ("auto", "cg", "minres", "gmres", "bicgstab", "cgls", "lsqr", "dense")
+LSTSQ_METHODS = ("auto", "cgls", "lsqr", "dense")
+_KRYLOV = {"cg": krylov.cg, "minres": krylov.minres, "gmres": krylov.gmres, "bicgstab": krylov.bicgstab}
+_NEEDS = {"cg": ("hermitian", "psd"), "minres": ("hermitian",)}
+
+
+@dataclass(frozen=True)
+class Options:
+    """Validated solver options (what ``Inverse`` stores and the backward solve reuses)."""
+
+    method: str = "auto"
+    rtol: float = None
+    atol: float = 0.0
+    maxiter: int = None
+    M: object = None
+    callback: object = None
+    restart: int = None
+    on_failure: str = "raise"
+    progress: bool = False
+    damp: float = 0.0
+
+    def adjoint(self):
+        """Options for the adjoint solve of the backward pass (no callback, ``M`` → ``Mᴴ``)."""
+        M = self.M.H if isinstance(self.M, LinearOperator) else self.M
+        return replace(self, M=M, callback=None, progress=False, atol=0.0)
+
+
+def make_options(who, *, method="auto", rtol=None, atol=0.0, maxiter=None, M=None, callback=None, restart=None,
+                 on_failure="raise", progress=False, damp=0.0, methods=SOLVE_METHODS):
+    check_choice(who, "method", method, methods)
+    check_tolerances(who, rtol if rtol is not None else 0.0, atol, torch.float64)
+    check_maxiter(who, maxiter, None)
+    check_callback(who, callback)
+    check_choice(who, "on_failure", on_failure, ON_FAILURE)
+    if not isinstance(progress, bool):
+        raise TypeError(f"{who}: progress must be True or False, got {progress!r}")
+    if M is not None and M != "jacobi" and not isinstance(M, LinearOperator):
+        raise TypeError(f"{who}: M must be an operator approximating A⁻¹, the string 'jacobi', or None; got {M!r}")
+    if restart is not None:
+        if isinstance(restart, bool) or not isinstance(restart, int) or restart < 1:
+            raise ValueError(f"{who}: restart must be an int ≥ 1 (GMRES's Krylov dimension), got {restart!r}")
+        if method not in ("auto", "gmres"):
+            raise ValueError(f"{who}: restart= only applies to method='gmres', got method={method!r}; drop restart")
+    return Options(method, rtol, atol, maxiter, M, callback, restart, on_failure, progress, lsq.check_damp(who, damp))
+
+
+def has_tag(A, tag):
+    """Structural property of ``A`` ("pd" implies "psd" and "hermitian")."""
+    tags = A.tags
+    if tag == "psd":
+        return "psd" in tags or "pd" in tags
+    if tag == "hermitian":
+        return "hermitian" in tags or "pd" in tags
+    return tag in tags
+
+
+def structural_inverse(A):
+    """``A._inverse()``, cached on ``A`` unless its weights require grad."""
+    cache = A.__dict__["_cache"]
+    if "inverse" in cache:
+        return cache["inverse"]
+    inv = A._inverse()
+    if not A.requires_grad:
+        cache["inverse"] = inv
+    return inv
+
+
+def _refuse(who, method, A, tags):
+    missing = [t for t in tags if not has_tag(A, t)]
+    if missing:
+        need = " and ".join("positive (semi)definite" if t == "psd" else t for t in tags)
+        raise ValueError(
+            f"{who}: method={method!r} needs a {need} operator, but {type(A).__name__} {tuple(A.shape)} is not "
+            f"known to be {' / '.join(missing)} (its tags: {sorted(A.tags) or 'none'}); assert it with "
+            f"A.with_tags(hermitian=True, pd=True) if true, or use method='gmres'"
+        )
+
+
+def choose_method(who, A, opts):
+    """The method ``solve`` will run: structural inverse first for "auto", then CG/MINRES/GMRES."""
+    method = opts.method
+    if method == "auto":
+        if structural_inverse(A) is not None:
+            return "structural"
+        if has_tag(A, "hermitian") and has_tag(A, "pd"):
+            return "cg"
+        return "minres" if has_tag(A, "hermitian") else "gmres"
+    if method in _NEEDS:
+        _refuse(who, method, A, _NEEDS[method])
+    return method
+
+
+def _preconditioner(who, A, M, method, dtype):
+    if M is None or method in ("structural", "dense", "cgls", "lsqr"):
+        return None
+    if isinstance(M, str):  # Jacobi: M = diag(A)⁻¹
+        from ..operators.diagonal import Diagonal
+
+        d = A._diagonal()
+        if d is None:
+            raise ValueError(f"{who}: M='jacobi' needs the diagonal of A, but {type(A).__name__} has no structured "
+                             "diagonal; pass a preconditioner operator M instead")
+        M = Diagonal(1 / d.to(dtype))
+    if tuple(M.shape) != (A.shape[1], A.shape[0]):
+        raise ShapeError(f"{who}: the preconditioner M must be {A.shape[1]}×{A.shape[0]} (it approximates A⁻¹), "
+                         f"got {tuple(M.shape)}")
+    if method in ("cg", "minres") and not (has_tag(M, "hermitian") and has_tag(M, "pd")):
+        raise ValueError(f"{who}: method={method!r} needs a Hermitian positive definite preconditioner, but M "
+                         f"({type(M).__name__}) is not known to be pd (tags: {sorted(M.tags) or 'none'}); assert it "
+                         "with M.with_tags(hermitian=True, pd=True)")
+    return Flat(M, dtype)
+
+
+def check_finite(who, A, b):
+    """Refuse NaN/Inf in ``b`` or in ``A``'s weights (one device sync)."""
+    ws = [w for w in A._flat_weights()]
+    flags = torch.stack([torch.isfinite(b).all(), *[torch.isfinite(w.detach()).all().to(b.device) for w in ws]])
+    ok = flags.tolist()
+    if not ok[0]:
+        raise ValueError(f"{who}: the right-hand side contains NaN or Inf; clean the data first (torch.nan_to_num)")
+    if not all(ok[1:]):
+        raise ValueError(f"{who}: the operator {type(A).__name__} {tuple(A.shape)} has NaN or Inf in its weights")
+
+
+def _info(method, run, matvecs, batch):
+    conv = bool(run.converged.all()) if run.converged.numel() else True
+    res = run.residual.reshape(batch)
+    return SolveInfo(method, conv, int(run.iterations), res, int(matvecs), run.message)
+
+
+def _layout(A, b, x0, dtype, size_in, size_out):
+    """Flat ``(B, m)`` right-hand sides, ``(B, n)`` start, the batch shape."""
+    nb = b.dim() - len(size_out)
+    batch = b.shape[:nb]
+    bf = b.reshape(-1, int(torch.Size(size_out).numel()))
+    n = int(torch.Size(size_in).numel())
+    if x0 is None:
+        return bf, torch.zeros(bf.shape[0], n, dtype=dtype, device=b.device), True, batch
+    try:
+        x = x0.to(dtype).expand(*batch, *size_in).reshape(-1, n).clone()
+    except RuntimeError:
+        raise ShapeError(f"x0 of shape {tuple(x0.shape)} does not broadcast to the solution's shape "
+                         f"{(*batch, *size_in)}") from None
+    return bf, x, False, batch
+
+
+def _wrap_callback(cb, batch, size_in):
+    if cb is None:
+        return None
+    return lambda it, x, res: cb(it, x.detach().clone().reshape(*batch, *size_in), res.reshape(batch))
+
+
+def solve_core(who, A, b, opts, x0=None):
+    """Solve ``A x = b`` for named ``b`` (already in the solve dtype), without autograd."""
+    dtype = b.dtype
+    check_finite(who, A, b)
+    method = choose_method(who, A, opts)
+    nb = b.dim() - len(A.osize)
+    batch = b.shape[:nb]
+    if method == "structural":
+        inv = structural_inverse(A)
+        x = inv._apply(b)
+        x = x if x.dtype == dtype else x.to(dtype)
+        if not bool(torch.isfinite(x).all()):
+            raise torch.linalg.LinAlgError(
+                f"{who}: {type(A).__name__} {tuple(A.shape)} is singular: its exact inverse "
+                f"({type(inv).__name__}) produced Inf/NaN (a zero on the diagonal?)")
+        res = torch.zeros(batch, dtype=dtype.to_real() if dtype.is_complex else dtype, device=b.device)
+        return x, SolveInfo("structural", True, 0, res, 0, f"exact inverse {type(inv).__name__}")
+    if method == "dense":
+        D = A.to_dense().to(dtype)
+        bf = b.reshape(-1, D.shape[0])
+        x = torch.linalg.solve(D, bf.mT).mT.reshape(*batch, *A.isize)
+        res = norm(bf - x.reshape(bf.shape[0], -1) @ D.mT).reshape(batch)
+        return x, SolveInfo("dense", True, 0, res, 0, "dense LU solve of A.to_dense()")
+    if A.shape[0] != A.shape[1] and method not in ("cgls", "lsqr"):
+        raise ShapeError(f"{who}: method={method!r} needs a square operator, got {tuple(A.shape)}; use ll.lstsq")
+    bf, x, x_zero, batch = _layout(A, b, x0, dtype, A.isize, A.osize)
+    rtol, atol = check_tolerances(who, opts.rtol, opts.atol, dtype)
+    n = A.shape[1]
+    maxiter = check_maxiter(who, opts.maxiter, 10 * n)
+    P = Flat(A)
+    bn = norm(bf)
+    tol = torch.clamp(rtol * bn, min=atol)
+    if not x_zero:
+        x = torch.where(col(bn == 0), torch.zeros_like(x), x)  # a zero right-hand side has the zero solution
+    Mf = _preconditioner(who, A, opts.M, method, dtype)
+    bar = progress_bar(who, opts.progress, maxiter)
+    cb = _wrap_callback(opts.callback, batch, A.isize)
+    try:
+        if bf.shape[0] == 0 or bool((bn == 0).all()) and x_zero:
+            run = krylov.Run(x, 0, bn, bn == 0, "zero right-hand side: x = 0")
+        elif method in _KRYLOV:
+            kw = {"restart": opts.restart or 20} if method == "gmres" else {}
+            run = _KRYLOV[method](P, bf, x, tol, maxiter, M=Mf, x_zero=x_zero, callback=cb, bar=bar, **kw)
+        else:
+            S = lsq.Stacked([P], [1.0])
+            if method == "cgls":
+                run = lsq.cgls(S, [bf], x, tol, maxiter, stop="residual", x_zero=x_zero, callback=cb, bar=bar)
+            else:
+                run = _lsqr_shifted(S, [bf], x, x_zero, tol, maxiter, 0.0, "residual", cb, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return run.x.reshape(*batch, *A.isize), _info(method, run, P.count, batch)
+
+
+def _lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, stop, cb, bar):
+    """LSQR from a non-zero start: solve for ``dx`` with ``b̄ − Ā x0`` (damping row included)."""
+    if x_zero:
+        return lsq.lsqr(S, bs, x, tol, maxiter, damp=damp, stop=stop, callback=cb, bar=bar)
+    x0 = x
+    rs = [b - ax for b, ax in zip(bs, S.mv(x0))]
+    if damp:  # min ‖A dx − r0‖² + damp²‖x0 + dx‖²: an explicit row [damp I] with right side −damp x0
+        from .flat import Flat as _F
+
+        ident = _Ident(x0.shape[1])
+        S = lsq.Stacked([*S.flats, _F(ident)], [*S.weights, damp])
+        rs = [*rs, -damp * x0]
+    shifted = None if cb is None else (lambda it, dx, res: cb(it, x0 + dx, res))
+    run = lsq.lsqr(S, rs, torch.zeros_like(x0), tol, maxiter, damp=0.0, stop=stop, callback=shifted, bar=bar)
+    return run._replace(x=x0 + run.x)
+
+
+def _Ident(n):
+    from ..operators.basic import Identity
+
+    return Identity((n,))
+
+
+def lstsq_core(who, A, b, opts, x0=None):
+    """Minimise ``‖A x − b‖² + damp²‖x‖²`` for named ``b`` (in the solve dtype), without autograd."""
+    dtype = b.dtype
+    check_finite(who, A, b)
+    method = opts.method
+    damp = opts.damp
+    nb = b.dim() - len(A.osize)
+    batch = b.shape[:nb]
+    if method == "auto" and damp == 0 and A.shape[0] == A.shape[1] and structural_inverse(A) is not None:
+        return solve_core(who, A, b, replace(opts, method="auto"), x0)
+    if method == "dense":
+        D = A.to_dense().to(dtype)
+        bf = b.reshape(-1, D.shape[0])
+        n = D.shape[1]
+        if damp:
+            D = torch.cat([D, damp * torch.eye(n, dtype=dtype, device=D.device)])
+            bf = torch.cat([bf, bf.new_zeros(bf.shape[0], n)], dim=1)
+        x = torch.linalg.lstsq(D, bf.mT).solution.mT
+        res = norm((bf - x @ D.mT) @ D.conj())
+        return x.reshape(*batch, *A.isize), SolveInfo("dense", True, 0, res.reshape(batch), 0, "dense least squares")
+    method = "lsqr" if method == "auto" else method
+    bf, x, x_zero, batch = _layout(A, b, x0, dtype, A.isize, A.osize)
+    rtol, atol = check_tolerances(who, opts.rtol, opts.atol, dtype)
+    maxiter = check_maxiter(who, opts.maxiter, 10 * A.shape[1])
+    P = Flat(A)
+    S = lsq.Stacked([P], [1.0])
+    bar = progress_bar(who, opts.progress, maxiter)
+    cb = _wrap_callback(opts.callback, batch, A.isize)
+    tol = torch.clamp(rtol * norm(P.rmv(bf)), min=atol)  # max(rtol·‖Aᴴ b‖, atol), one adjoint matvec
+    try:
+        if method == "cgls":
+            run = lsq.cgls(S, [bf], x, tol, maxiter, damp=damp, stop="normal", x_zero=x_zero, callback=cb, bar=bar)
+        else:
+            run = _lsqr_shifted(S, [bf], x, x_zero, tol, maxiter, damp, "normal", cb, bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    return run.x.reshape(*batch, *A.isize), _info(method, run, P.count, batch)
+
+
+def promote_rhs(who, A, b):
+    """``b`` in the solve dtype (matmul promotion of ``A.dtype`` and ``b.dtype``) on ``A``'s device."""
+    check_rhs(who, b)
+    dtype = promote(A.dtype, b.dtype)
+    if b.device != A.device and A.device.type != "meta":
+        from ..errors import DeviceError
+
+        raise DeviceError(f"{who}: operator on {A.device}, right-hand side on {b.device}; move one of them")
+    return b if b.dtype == dtype else b.to(dtype)

@@ -1,0 +1,61 @@
+"""Operators seen by the solver kernels: flat batches ``(B, n) → (B, m)`` with a matvec counter.
+
+The kernels work on ``B`` right-hand sides at once, each a flat vector; per-RHS scalars are
+``(B,)`` tensors, so a loop iteration never syncs with the device except for its one
+convergence check.
+"""
+
+from collections import namedtuple
+
+import torch
+
+# what a kernel returns: the iterate, iterations run, the stopping quantity per RHS,
+# whether each RHS converged (bool tensor) and why it stopped
+Run = namedtuple("Run", "x iterations residual converged message")
+
+
+class Flat:
+    """``A`` on flat batches in the solve dtype, counting applications in ``count``."""
+
+    def __init__(self, A, dtype=None):
+        self.A = A
+        self.dtype = dtype
+        self.isize, self.osize = tuple(A.isize), tuple(A.osize)
+        self.m, self.n = A.shape
+        self.count = 0
+
+    def mv(self, x):
+        # A x, one matvec
+        self.count += 1
+        y = self.A._apply(x.reshape(x.shape[0], *self.isize)).reshape(x.shape[0], self.m)
+        return y if self.dtype is None or y.dtype == self.dtype else y.to(self.dtype)
+
+    def rmv(self, y):
+        # Aᴴ y, one (adjoint) matvec
+        self.count += 1
+        x = self.A._apply_adjoint(y.reshape(y.shape[0], *self.osize)).reshape(y.shape[0], self.n)
+        return x if self.dtype is None or x.dtype == self.dtype else x.to(self.dtype)
+
+
+def dot(x, y):
+    """Per-row inner products ``⟨x, y⟩ = Σ conj(x) y`` of ``(B, n)`` batches → ``(B,)``."""
+    return torch.linalg.vecdot(x, y, dim=-1)
+
+
+def norm(x):
+    return torch.linalg.vector_norm(x, dim=-1)
+
+
+def safe(d):
+    """A denominator with exact zeros replaced by one (the masked branch is discarded)."""
+    return torch.where(d == 0, torch.ones_like(d), d)
+
+
+def col(s):
+    """A ``(B,)`` scalar as a ``(B, 1)`` column for broadcasting against ``(B, n)``."""
+    return s.unsqueeze(-1)
+
+
+def worst(residual, tol):
+    """The largest residual still above its tolerance (0 when all met; NaN propagates): one sync."""
+    return torch.where(residual <= tol, torch.zeros_like(residual), residual).max().item()

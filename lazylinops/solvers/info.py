@@ -1,0 +1,138 @@
+"""The solution record ``SolveInfo``, tolerances and the shared option checks of every solver.
+
+A solver returns ``(x, info)``; ``info`` is a frozen ``SolveInfo``. Failure is loud:
+``finish`` raises ``NotConverged`` / ``Diverged`` (carrying ``.x`` and ``.info``) or, with
+``on_failure="warn"``, warns with a ``ConvergenceWarning``.
+"""
+
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import Diverged, DtypeError, NotConverged
+
+ON_FAILURE = ("raise", "warn", "ignore")
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """A solver stopped before its tolerance and ``on_failure="warn"`` was asked for."""
+
+
+@dataclass(frozen=True, eq=False)
+class SolveInfo:
+    """What a solver did: a frozen record.
+
+    - ``method``: the solver that ran ("structural", "dense", "cg", "minres", "gmres",
+      "bicgstab", "cgls", "lsqr", "power", "lanczos", "fista", "split_bregman").
+    - ``converged``: every right-hand side met its tolerance.
+    - ``iterations``: iterations run (the most any right-hand side needed).
+    - ``residual_norm``: the stopping quantity per right-hand side, a tensor shaped like the
+      right-hand sides' batch (0-d for one vector): ``‖b − A x‖`` for ``solve``,
+      ``‖Aᴴ(b − A x) − damp² x‖`` for ``lstsq``.
+    - ``matvecs``: applications of the operator (and of its adjoint) the solver made.
+    - ``message``: a sentence saying why it stopped.
+
+    >>> import torch, lazylinops as ll
+    >>> x, info = ll.solve(ll.Diagonal(torch.tensor([2.0, 4.0])), torch.ones(2), return_info=True)
+    >>> info.method, info.converged, info.matvecs
+    ('structural', True, 0)
+    """
+
+    method: str
+    converged: bool
+    iterations: int
+    residual_norm: torch.Tensor
+    matvecs: int
+    message: str
+
+    def __repr__(self):
+        r = self.residual_norm
+        res = f"{r.max().item():.3g}" if isinstance(r, torch.Tensor) and r.numel() else "n/a"
+        return (
+            f"SolveInfo(method={self.method!r}, converged={self.converged}, iterations={self.iterations}, "
+            f"residual_norm(max)={res}, matvecs={self.matvecs}, message={self.message!r})"
+        )
+
+
+def default_rtol(dtype):
+    """1e-10 in double precision (float64/complex128), 1e-5 otherwise."""
+    return 1e-10 if dtype in (torch.float64, torch.complex128) else 1e-5
+
+
+def check_tolerances(who, rtol, atol, dtype):
+    """Validated ``(rtol, atol)``; ``rtol=None`` takes the dtype's default."""
+    rtol = default_rtol(dtype) if rtol is None else rtol
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0 or math.isinf(v):
+            raise ValueError(f"{who}: {name} must be a finite real number ≥ 0, got {v!r}")
+    return float(rtol), float(atol)
+
+
+def check_maxiter(who, maxiter, default):
+    if maxiter is None:
+        return default
+    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
+        raise ValueError(f"{who}: maxiter must be an int ≥ 0 (or None for the default {default}), got {maxiter!r}")
+    return int(maxiter)
+
+
+def check_choice(who, name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{who}: {name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_callback(who, callback):
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{who}: callback must be callable as callback(iteration, x, residual_norm), got {callback!r}")
+    return callback
+
+
+def check_rhs(who, b):
+    """A floating/complex tensor (never an integer or bool one)."""
+    if not isinstance(b, torch.Tensor):
+        raise TypeError(f"{who}: the right-hand side must be a torch.Tensor, got {type(b).__name__}; "
+                        "convert with torch.as_tensor(b)")
+    if not (b.dtype.is_floating_point or b.dtype.is_complex):
+        raise DtypeError(
+            f"{who}: right-hand side has dtype {b.dtype}; solvers work in floating or complex dtypes and never "
+            "cast integers or bools silently — convert first, e.g. b.float() or b.to(torch.complex64)"
+        )
+    return b
+
+
+def progress_bar(who, progress, total):
+    """A tqdm bar when asked for and installed; None otherwise."""
+    if not isinstance(progress, bool):
+        raise TypeError(f"{who}: progress must be True or False, got {progress!r}")
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        warnings.warn(f"{who}: progress=True needs tqdm (pip install tqdm); running without a progress bar",
+                      RuntimeWarning, stacklevel=4)
+        return None
+    return tqdm(total=total, desc=who, leave=False)
+
+
+def finish(x, info, on_failure, who):
+    """Raise ``NotConverged``/``Diverged`` (or warn) when ``info`` says the solve failed."""
+    if info.converged or on_failure == "ignore":
+        return
+    diverged = "diverged" in info.message or "breakdown" in info.message or "NaN" in info.message
+    res = info.residual_norm
+    worst = res.max().item() if isinstance(res, torch.Tensor) and res.numel() else float("nan")
+    msg = (
+        f"{who} ({info.method}) did not converge: {info.message} after {info.iterations} iterations "
+        f"({info.matvecs} matvecs), largest stopping residual {worst:.3g}; raise maxiter, loosen rtol/atol, "
+        "use a preconditioner M, or pass on_failure='warn' to get the last iterate anyway "
+        "(it is also in the exception's .x, the record in .info)"
+    )
+    if on_failure == "warn":
+        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+        return
+    raise (Diverged if diverged else NotConverged)(msg, x=x, info=info)
