@@ -328,3 +328,28 @@ def test_metadata_calls_do_not_densify():
     assert A.is_leaf and A.grad_fn is None and A.grad is None and A.layout == torch.strided
     assert len(A) == 3 and A.data_ptr() == 0 and A.nbytes == 36
     assert A.untyped_storage().nbytes() == 36  # the wrapper's placeholder: never sum these for memory
+
+
+# ---------------------------------------------------------------- testing helpers
+class _WrongAdjoint(LinearOperator):
+    def __init__(self, n):
+        super().__init__(ishape="N", oshape="N", isize=(n,), osize=(n,))
+
+    def _apply(self, x):
+        return torch.cumsum(x, -1)
+
+    def _apply_adjoint(self, y):
+        return torch.cumsum(y, -1)  # wrong: the adjoint of cumsum is a reversed cumsum
+
+
+def test_testing_helpers_catch_a_wrong_adjoint():
+    A = _WrongAdjoint(5)
+    assert ll.testing.dottest(A, raise_error=False) is False
+    with pytest.raises(AssertionError, match="dot test failed"):
+        ll.testing.check_operator(A)
+
+
+def test_check_operator_passes_on_composites():
+    A = ll.FFT((4,), "N", norm="forward") @ ll.Diagonal(torch.rand(4, dtype=torch.float64) + 1, "N")
+    assert ll.testing.check_operator(A)
+    assert ll.testing.check_operator(ll.Dense(torch.randn(3, 5, dtype=torch.complex128)))
