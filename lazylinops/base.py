@@ -433,7 +433,9 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return self._to(torch.device("cpu"))
 
     def cuda(self, device=None, *args, **kwargs):
-        return self._to(torch.device("cuda") if device is None else as_device(device if not isinstance(device, int) else f"cuda:{device}"))
+        if isinstance(device, int):
+            device = f"cuda:{device}"
+        return self._to(as_device("cuda" if device is None else device))
 
     def float(self, *a, **k):
         return self._to(dtype=torch.float32)

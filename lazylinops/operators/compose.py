@@ -161,6 +161,11 @@ class Sum(LinearOperator):
     def _renamed(self, ishape, oshape):
         return Sum(*[op.rename(ishape, oshape) for op in self.ops])
 
+    def _inverse(self):
+        from ..rules.woodbury import sum_inverse
+
+        return sum_inverse(self)  # (D + U Vᴴ)⁻¹ by Woodbury when recognised, else None
+
     def _diagonal(self):
         diags = [op._diagonal() for op in self.ops]
         if any(d is None for d in diags):
@@ -272,13 +277,17 @@ class Conj(LinearOperator):
 
 
 class RealPart(LinearOperator):
-    """``Re(A)`` of a complex operator (what ``A.to(real dtype)`` is): ``(A x + conj(A) x) / 2``."""
+    """``Re(A)`` of a complex operator (what ``A.to(real dtype)`` is): ``(A x + conj(A) x) / 2``.
 
-    def __init__(self, op):
+    ``dtype`` is the real counterpart of ``A.dtype`` by default; a complex ``dtype`` gives the
+    same (real-valued) matrix in a complex dtype, which is what ``.to(complex)`` of it is.
+    """
+
+    def __init__(self, op, dtype=None):
         if not op.dtype.is_complex:
             raise ValueError(f"RealPart: operator must be complex, got {op.dtype}")
         super().__init__(ishape=op.ishape, oshape=op.oshape, isize=op.isize, osize=op.osize,
-                         dtype=real_dtype(op.dtype), device=op.device)
+                         dtype=real_dtype(op.dtype) if dtype is None else dtype, device=op.device)
         self.op = op
 
     def _both(self, fn, x):
@@ -293,19 +302,19 @@ class RealPart(LinearOperator):
         return self._both(self.op._apply_adjoint, y)  # Re(A)ᴴ = Re(Aᴴ)
 
     def _adjoint(self):
-        return RealPart(self.op.H)
+        return RealPart(self.op.H, self.dtype)
 
     def _conj(self):
         return self
 
     def _renamed(self, ishape, oshape):
-        return RealPart(self.op.rename(ishape, oshape))
+        return RealPart(self.op.rename(ishape, oshape), self.dtype)
+
+    def _to(self, device=None, dtype=None, non_blocking=False, copy=False):
+        dtype = self.dtype if dtype is None else dtype
+        if dtype == self.dtype and (device is None or device == self.device) and not copy:
+            return self
+        return RealPart(self.op._to(device, complex_dtype(dtype), non_blocking, copy), dtype)
 
     def _to_dense(self):
-        return self.op._to_dense().real.contiguous()
-
-    _split_internal = True
-
-    def _split(self, tile):
-        part = self.op._split(tile)  # Re(A)[block] = Re(A[block])
-        return self if part is self.op else RealPart(part)
+        return self.op._to_dense().real.to(self.dtype)

@@ -72,6 +72,8 @@ ENTRIES = [
     Entry("Custom-cumsum", lambda dt: WeightedCumsum(randn(5, dtype=dt, seed=20) + 2), invertible=True),
     Entry("Custom-adjoint-chain", lambda dt: WeightedCumsum(randn(5, dtype=dt, seed=21) + 2).H
           @ ll.Dense(randn(5, 3, dtype=dt, seed=23)), tags=("tall",)),
+    Entry("RealPart-of-chain", lambda dt: ll.RealPart(_fft((5,), "N", dt, centered=True) @ ll.Diagonal(
+        randn(5, dtype=complex_dtype(dt), seed=24) + 2, "N"), dtype=dt)),
     Entry("Difference", lambda dt: ll.Dense(_well_conditioned(4, dt, seed=22)) - ll.Identity((4,), dtype=dt) * 0.5,
           invertible=True),
 ]
