@@ -33,11 +33,18 @@ from .operators.device import ToDevice
 from .operators.function import FromFunction
 from .operators.nufft import NUFFT, Interpolate, ToeplitzNormal
 from .rules import torch_functions as _torch_functions  # registers the torch rules
+from .operators.inverse import Inverse
+from .rules import linalg as _linalg  # registers the torch.linalg rules (solve, inv, lstsq, norm)
+from .solvers import (ConvergenceWarning, SolveInfo, cgls, eigsh, fista, inv, lsqr, lstsq, power_method,
+                      regularized_lstsq, solve, split_bregman)
+
+__all__ = ["ConvergenceWarning", "Inverse", "SolveInfo", "cgls", "eigsh", "fista", "inv", "lsqr", "lstsq",
+           "power_method", "regularized_lstsq", "solve", "split_bregman"]  # solvers; extended below
 from . import tiling
 from .tiling import BatchSpec, Tiled, distribute, materialize, split
 from .tiling.distributed import Sharded, shard
 
-__all__ = ["BatchSpec", "Sharded", "Tiled", "distribute", "materialize", "shard", "split", "tiling"]  # extended below
+__all__ = __all__ + ["BatchSpec", "Sharded", "Tiled", "distribute", "materialize", "shard", "split", "tiling"]
 
 __version__ = "0.1.0"
 
@@ -49,3 +56,16 @@ __all__ = __all__ + [
     "Convolve", "FirstDerivative", "FromFunction", "Gradient", "Interpolate", "Laplacian", "NUFFT",
     "SecondDerivative", "ToDevice", "ToeplitzNormal",
 ]
+
+from .operators.kron import Kronecker  # noqa: E402  structured catalog (Concat … Sparse)
+from .operators.lowrank import LowRank, Woodbury  # noqa: E402
+from .operators.permutation import Permutation  # noqa: E402
+from .operators.reduce import Broadcast, SumReduce  # noqa: E402
+from .operators.select import Crop, Mask, Pad, Sample  # noqa: E402
+from .operators.sparse import Sparse  # noqa: E402
+from .operators.stack import Concat, Stack  # noqa: E402
+from .rules import structure_functions as _structure_functions  # noqa: E402  cat/kron/block_diag/A[i:j]/logdet
+from .rules.woodbury import logdet, slogdet  # noqa: E402
+
+__all__ += ["Broadcast", "Concat", "Crop", "Kronecker", "LowRank", "Mask", "Pad", "Permutation", "Sample", "Sparse",
+            "Stack", "SumReduce", "Woodbury", "logdet", "slogdet"]

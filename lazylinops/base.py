@@ -103,6 +103,28 @@ def _rebuild_operator(cls, state):
     return _rebuild(cls, state)
 
 
+class _FrozenOp(tuple):
+    """A comparable description ``(cls, items)`` of a weightless operator (flatten context)."""
+
+
+def _freeze(v):
+    if not _is_op(v):
+        return v
+    items = []
+    for k, c in v._state().items():
+        if isinstance(c, (tuple, list)):
+            c = type(c)(_freeze(e) for e in c)
+        items.append((k, _freeze(c)))
+    return _FrozenOp((type(v), tuple(items)))
+
+
+def _thaw(v):
+    if isinstance(v, _FrozenOp):
+        cls, items = v
+        return _rebuild(cls, {k: (type(c)(_thaw(e) for e in c) if isinstance(c, (tuple, list)) and not isinstance(c, _FrozenOp) else _thaw(c)) for k, c in items})
+    return v
+
+
 class _OperatorMeta(torch._C._TensorMeta):
     """Runs a subclass's plain ``__init__`` first, then builds the wrapper of the right size.
 
@@ -180,7 +202,9 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     osize = property(lambda self: self._osize, doc="Output sizes (torch.Size).")
     shape = property(lambda self: self._shape, doc="``(prod(osize), prod(isize))``.")
     dtype = property(lambda self: self._dtype, doc="The dtype of ``to_dense()``.")
-    device = property(lambda self: self._device)
+    device = property(lambda self: self._device, doc="Where inputs live (``idevice``).")
+    idevice = property(lambda self: self._device, doc="Device of inputs (the operator's ``device``).")
+    odevice = property(lambda self: self._device, doc="Device of outputs (differs across ``ToDevice``).")
     ndim = property(lambda self: 2)
     tags = property(lambda self: frozenset(self._tags), doc="Structural properties: hermitian, pd, unitary …")
     is_cuda = property(lambda self: self._device.type == "cuda")
@@ -359,31 +383,39 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return _rebuild(type(self), self._state())
 
     def __tensor_flatten__(self):
-        """Inner tensors (weights and children) by attribute name; the rest is context."""
+        """Inner tensors (weights, weighted children) by attribute name; the rest is context.
+
+        Weightless children (FFT, Identity …) go into the context as frozen descriptions:
+        torch expects every inner "tensor" of a traceable subclass to hold real tensors.
+        """
         names, static, seqs = [], {}, {}
         for k, v in self._state().items():
-            if isinstance(v, torch.Tensor):
+            if isinstance(v, torch.Tensor) and not (_is_op(v) and not v._has_tensors()):
                 names.append(k)
             elif isinstance(v, (tuple, list)) and any(isinstance(c, torch.Tensor) for c in v):
                 kinds = []
                 for i, c in enumerate(v):
-                    tensor = isinstance(c, torch.Tensor)
+                    tensor = isinstance(c, torch.Tensor) and not (_is_op(c) and not c._has_tensors())
                     if tensor:
                         names.append(f"{k}{_SEP}{i}")
-                    kinds.append((tensor, None if tensor else c))
+                    kinds.append((tensor, None if tensor else _freeze(c)))
                 seqs[k] = (type(v), tuple(kinds))
             else:
-                static[k] = v
+                static[k] = _freeze(v)
         return names, (type(self), static, seqs)
 
     @staticmethod
     def __tensor_unflatten__(inner_tensors, ctx, outer_size, outer_stride):
         cls, static, seqs = ctx
-        state = dict(static)
+        state = {k: _thaw(v) for k, v in static.items()}
         for k, (typ, kinds) in seqs.items():
-            state[k] = typ(inner_tensors[f"{k}{_SEP}{i}"] if t else c for i, (t, c) in enumerate(kinds))
+            state[k] = typ(inner_tensors[f"{k}{_SEP}{i}"] if t else _thaw(c) for i, (t, c) in enumerate(kinds))
         state.update((k, t) for k, t in inner_tensors.items() if _SEP not in k)
         return _rebuild(cls, state)
+
+    def _has_tensors(self):
+        """Whether any weight is held in this operator's tree."""
+        return bool(self.weights()) or any(c._has_tensors() for c in self.children())
 
     def __getattr__(self, name):
         # ``__tensor_flatten__`` names tensors inside tuples as "key__lli" (no dots: dynamo).
@@ -493,10 +525,11 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
                 f"for named shape {fmt_names(names, size)}, got {tuple(xs)}; reshape the input so its "
                 "trailing dims match (batch dims lead)"
             )
-        if x.device != self._device and self._device.type != "meta":
+        device = self._device if size is self._isize else self.odevice
+        if x.device != device and device.type != "meta":
             raise DeviceError(
-                f"{type(self).__name__} {what}: operator is on {self._device}, input on {x.device}; "
-                f"move one of them, e.g. x.to('{self._device}') or A.to('{x.device}')"
+                f"{type(self).__name__} {what}: operator is on {device}, input on {x.device}; "
+                f"move one of them, e.g. x.to('{device}') or A.to('{x.device}')"
             )
         return x
 
@@ -587,6 +620,9 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         adj = cache.get("H")
         if adj is None:
             adj = self._adjoint()
+            kept = {"hermitian", "pd", "psd", "unitary"} & set(self._tags)
+            if kept and adj is not self:
+                adj = adj._with_tags(*kept)  # Aᴴ is hermitian / pd / psd / unitary when A is
             cache["H"] = adj
             if adj is not self:
                 adj.__dict__[_CACHE]["H"] = self

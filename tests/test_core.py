@@ -353,3 +353,25 @@ def test_check_operator_passes_on_composites():
     A = ll.FFT((4,), "N", norm="forward") @ ll.Diagonal(torch.rand(4, dtype=torch.float64) + 1, "N")
     assert ll.testing.check_operator(A)
     assert ll.testing.check_operator(ll.Dense(torch.randn(3, 5, dtype=torch.complex128)))
+
+
+def test_torch_compile_with_operator_passed_in():
+    A = ll.FFT((8,), "N") @ ll.Diagonal(torch.rand(8), "N")
+    x = torch.rand(8)
+
+    def f(A, x):
+        return A(x).abs().sum()
+
+    torch._dynamo.reset()
+    out = torch.compile(f, backend="aot_eager")(A, x)
+    torch.testing.assert_close(out, f(A, x))
+
+
+def test_chain_joins_devices_through_todevice():
+    T = ll.ToDevice("cpu", "meta", (3,), "N")
+    C = ll.Chain(T, ll.Diagonal(torch.rand(3), "N"))
+    assert C.device.type == "cpu" and C.odevice.type == "meta" and C.H.device.type == "meta"
+    assert C(torch.ones(3)).device.type == "meta"
+    with pytest.raises(ll.DeviceError, match="takes inputs on cpu"):
+        ll.Chain(ll.Diagonal(torch.rand(3), "N"), ll.ToDevice("cpu", "cuda", (3,), "N"))  # no CUDA needed
+    assert ll.Dense(torch.rand(3, 3)).rename(ishape="X", oshape="Y").plain

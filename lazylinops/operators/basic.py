@@ -119,6 +119,24 @@ def scalar_weight(value, dtype=None, device=None, what="Scalar"):
     return torch.tensor(value, dtype=dtype, device=as_device(device))
 
 
+def value_tags(w):
+    """Tags of a diagonal/scalar weight from its values (one sync): real → hermitian, ≥ 0 → psd, > 0 → pd."""
+    if w.device.type == "meta" or w.numel() == 0:
+        return ()
+    try:
+        with torch.no_grad():
+            v = w.detach()
+            if v.is_complex():
+                real, lo = torch.stack([(v.imag == 0).all().to(v.real.dtype), v.real.min()]).tolist()
+                if not real:
+                    return ()
+            else:
+                lo = v.min().item()
+    except RuntimeError:  # data not available (tracing): keep the dtype-based tag only
+        return ("hermitian",) if not w.is_complex() else ()
+    return ("hermitian", "pd", "psd") if lo > 0 else ("hermitian", "psd") if lo >= 0 else ("hermitian",)
+
+
 class Scalar(LinearOperator):
     """Scaling ``c·I`` on a named shape; ``c`` a number or a 0-d tensor (may require grad).
 
@@ -132,7 +150,7 @@ class Scalar(LinearOperator):
 
     def __init__(self, value, size, ioshape=None, dtype=None, device=None):
         w = scalar_weight(value, dtype, device)
-        tags = ("hermitian",) if not w.is_complex() else ()
+        tags = value_tags(w)  # c real → hermitian; c > 0 → positive definite
         super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=w.dtype, device=w.device,
                          tags=tags)
         self.weight = w

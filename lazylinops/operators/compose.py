@@ -53,15 +53,17 @@ class Chain(LinearOperator):
                     f"{fmt_names(left.ishape, left.isize)} must equal the output {fmt_names(right.oshape, right.osize)}; "
                     "use A @ B (joins differing names with a Reshape), ll.Reshape, or .rename()"
                 )
-            if left.device != right.device and "meta" not in (left.device.type, right.device.type):
+            if left.idevice != right.odevice and "meta" not in (left.idevice.type, right.odevice.type):
                 raise DeviceError(
-                    f"Chain: {describe(left)} is on {left.device} but {describe(right)} on {right.device}; "
-                    "move one with .to(device) (or use ll.ToDevice between them)"
+                    f"Chain: {describe(left)} takes inputs on {left.idevice} but {describe(right)} gives "
+                    f"outputs on {right.odevice}; move one with .to(device) (or put ll.ToDevice between them)"
                 )
         first, last = flat[0], flat[-1]
         super().__init__(ishape=last.ishape, oshape=first.oshape, isize=last.isize, osize=first.osize,
-                         dtype=_promote_all(flat), device=first.device)
+                         dtype=_promote_all(flat), device=last.idevice)
         self.ops = tuple(flat)
+
+    odevice = property(lambda self: self.ops[0].odevice)
 
     def _apply(self, x):
         for op in reversed(self.ops):
@@ -106,6 +108,16 @@ class Chain(LinearOperator):
         return Chain(*parts)  # (A B)[block] = A[rows, s] B[s, cols], s the shared slice
 
 
+def _sum_tags(ops):
+    """Σ hermitian is hermitian; Σ psd is psd; psd + pd is pd ("pd" counts as psd)."""
+    tags = [set(op.tags) for op in ops]
+    if not all("hermitian" in t or "pd" in t for t in tags):
+        return ()
+    if not all(t & {"psd", "pd"} for t in tags):
+        return ("hermitian",)
+    return ("hermitian", "psd", "pd") if any("pd" in t for t in tags) else ("hermitian", "psd")
+
+
 class Sum(LinearOperator):
     """Sum ``ops[0] + ops[1] + …`` of operators with identical named shapes.
 
@@ -133,9 +145,8 @@ class Sum(LinearOperator):
                 )
             if op.device != first.device:
                 raise DeviceError(f"Sum: terms on {first.device} and {op.device}; move them to one device with .to()")
-        tags = ("hermitian",) if all("hermitian" in op.tags for op in flat) else ()
         super().__init__(ishape=first.ishape, oshape=first.oshape, isize=first.isize, osize=first.osize,
-                         dtype=_promote_all(flat), device=first.device, tags=tags)
+                         dtype=_promote_all(flat), device=first.device, tags=_sum_tags(flat))
         self.ops = tuple(flat)
 
     def _apply(self, x):
@@ -198,8 +209,10 @@ class Adjoint(LinearOperator):
 
     def __init__(self, op):
         super().__init__(ishape=op.oshape, oshape=op.ishape, isize=op.osize, osize=op.isize, dtype=op.dtype,
-                         device=op.device, tags=op.tags)
+                         device=op.odevice, tags=op.tags)
         self.op = op
+
+    odevice = property(lambda self: self.op.idevice)
 
     def _apply(self, x):
         return self.op._apply_adjoint(x)
@@ -247,6 +260,8 @@ class Conj(LinearOperator):
                          device=op.device, tags=op.tags)
         self.op = op
 
+    odevice = property(lambda self: self.op.odevice)
+
     def _apply(self, x):
         return self.op._apply(x.conj()).conj().resolve_conj()
 
@@ -289,6 +304,8 @@ class RealPart(LinearOperator):
         super().__init__(ishape=op.ishape, oshape=op.oshape, isize=op.isize, osize=op.osize,
                          dtype=real_dtype(op.dtype) if dtype is None else dtype, device=op.device)
         self.op = op
+
+    odevice = property(lambda self: self.op.odevice)
 
     def _both(self, fn, x):
         if x.is_complex():

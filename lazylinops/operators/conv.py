@@ -40,7 +40,9 @@ class Convolve(LinearOperator):
             raise TypeError(f"Convolve: kernel must be a torch.Tensor, got {type(kernel).__name__}")
         check_dtype(kernel.dtype, "Convolve kernel")
         if kernel.dim() == 0 or kernel.numel() == 0:
-            raise ShapeError(f"Convolve: kernel must have at least one dim and one tap, got shape {tuple(kernel.shape)}")
+            raise ShapeError(
+                f"Convolve: kernel must have at least one dim and one tap, got shape {tuple(kernel.shape)}"
+            )
         if method not in _METHODS:
             raise ValueError(f"Convolve: method must be one of {_METHODS}, got {method!r}")
         size = as_size(size)
@@ -64,7 +66,9 @@ class Convolve(LinearOperator):
             raise ValueError(f"Convolve: offset must be an int or {k} ints (one per kernel dim), got {offset!r}")
         for o, nh in zip(offsets, kernel.shape):
             if not 0 <= o < nh:
-                raise ValueError(f"Convolve: offset {o} must satisfy 0 ≤ offset < kernel length {nh} (the kernel's centre)")
+                raise ValueError(
+                    f"Convolve: offset {o} must satisfy 0 ≤ offset < kernel length {nh} (the kernel's centre)"
+                )
         if method == "direct" and k > 3:
             raise ValueError(f"Convolve: method='direct' supports up to 3 convolved dims, got {k}; use 'fft'")
         super().__init__(ishape=names, oshape=names, isize=size, osize=size, dtype=kernel.dtype, device=kernel.device)
@@ -161,4 +165,5 @@ class Convolve(LinearOperator):
 
     def _repr_extra(self):
         dims = " ".join(self.ishape[a] for a in self.axes)
-        return f"kernel {tuple(self.kernel.shape)} over {dims} offset={self.offset} {'fft' if self._use_fft() else 'direct'}"
+        method = "fft" if self._use_fft() else "direct"
+        return f"kernel {tuple(self.kernel.shape)} over {dims} offset={self.offset} {method}"

@@ -162,6 +162,8 @@ class Dense(LinearOperator):
         return Dense(self.weight.conj(), ishape=self.ishape, oshape=self.oshape, _labels=self.labels)
 
     def _renamed(self, ishape, oshape):
+        if self.plain:  # keep the plain-matrix fast path
+            return Dense(self.weight.reshape(*self.osize, *self.isize), ishape=ishape, oshape=oshape)
         return Dense(self.weight, ishape=ishape, oshape=oshape, _labels=self.labels)
 
     def _normal(self):
@@ -207,6 +209,10 @@ class Dense(LinearOperator):
             return self._matrix(self.dtype)
         return super()._to_dense()
 
+    def _inverse(self):
+        M, N = self.shape
+        return DenseInverse(self) if self.plain and M == N else None  # W⁻¹ by LU (Cholesky when tagged pd)
+
     def _split(self, tile):
         # W[rows, cols]: an output-only dim slices rows, an input-only dim columns, a dim
         # shared by input and output (one einsum label) slices both — always by weight label
@@ -236,3 +242,69 @@ class Dense(LinearOperator):
     def _repr_extra(self):
         kind = "matrix" if self.plain else "einsum " + " ".join(self.labels[0])
         return f"{kind} {tuple(self.weight.shape)} {self.weight.dtype}"
+
+
+class DenseInverse(LinearOperator):
+    """``W⁻¹`` of a square plain ``Dense`` by an LU factorisation (Cholesky when tagged pd).
+
+    The factor is computed at the first apply, O(n³), and cached in the ``Dense``'s cache
+    (per dtype) unless its weight requires grad (then it is rebuilt each call so gradients
+    never reuse a stale graph). Applies are O(n²) triangular solves.
+
+    >>> import torch, lazylinops as ll
+    >>> W = ll.Dense(torch.tensor([[2.0, 1.0], [0.0, 4.0]]))
+    >>> (W._inverse() @ torch.tensor([3.0, 4.0])).tolist()
+    [1.0, 1.0]
+
+    Dense equivalent: ``torch.linalg.solve(W, y)``.
+    """
+
+    def __init__(self, op):
+        tags = [t for t in ("hermitian", "pd", "psd") if t in op.tags]
+        super().__init__(ishape=op.oshape, oshape=op.ishape, isize=op.osize, osize=op.isize, dtype=op.dtype,
+                         device=op.device, tags=tags)
+        self.op = op
+
+    def _factor(self, dtype):
+        op = self.op
+        chol = "pd" in op.tags
+        key = ("cholesky" if chol else "lu", dtype)
+        cache = op.__dict__["_cache"]
+        if key in cache:
+            return cache[key]
+        W = op._matrix(dtype)
+        if chol:  # W = L Lᴴ
+            L, info = torch.linalg.cholesky_ex(W)
+            fac = (L,)
+        else:  # P W = L U
+            LU, piv, info = torch.linalg.lu_factor_ex(W)
+            fac = (LU, piv)
+        if int(info) != 0:
+            what = "not positive definite (Cholesky failed), though tagged pd" if chol else "singular (LU found a zero pivot)"
+            raise torch.linalg.LinAlgError(
+                f"Dense {tuple(op.shape)} is {what}; the system has no unique solution — check the matrix"
+                + (", drop the pd tag" if chol else ", or use ll.lstsq for a least-squares solution")
+            )
+        if not op.weight.requires_grad:
+            cache[key] = fac
+        return fac
+
+    def _solve(self, y, adjoint):
+        M = self.shape[0]
+        nb = y.dim() - len(self.isize)
+        Y = y.reshape(*y.shape[:nb], M).reshape(-1, M).mT
+        fac = self._factor(y.dtype)
+        if len(fac) == 1:
+            X = torch.cholesky_solve(Y, fac[0])  # (L Lᴴ)⁻¹ = (L Lᴴ)⁻ᴴ
+        else:
+            X = torch.linalg.lu_solve(fac[0], fac[1], Y, adjoint=adjoint)
+        return X.mT.reshape(*y.shape[:nb], *self.osize)
+
+    def _apply(self, y):
+        return self._solve(y, False)
+
+    def _apply_adjoint(self, x):
+        return self._solve(x, True)  # W⁻ᴴ x by the same factor
+
+    def _inverse(self):
+        return self.op

@@ -63,8 +63,9 @@ def second_stencil(kind, edge):
 
 def resolve_segments(stencil, n, who, name):
     """Concrete ``(r0, r1, coeffs)`` sorted by row, checked to fit in ``n`` samples."""
-    out = []
-    for start, stop, coeffs in stencil:
+    main = stencil[0][2]  # the interior stencil: fewer samples than its width would make a zero operator
+    out = [] if n >= max(main) - min(main) + 1 else None
+    for start, stop, coeffs in stencil if out is not None else ():
         r0, r1, _ = slice(start, stop).indices(n)
         if r1 <= r0:
             continue
@@ -148,12 +149,12 @@ def _per_axis(value, n, default, who, what):
     return value
 
 
-def _along(x, axis, ndim, fn):
-    """Run ``fn`` on the last dim after moving the named ``axis`` (of ``ndim`` trailing) there."""
+def _along(x, axis, ndim, fn, *args):
+    """``fn(v, *args)`` on the last dim after moving the named ``axis`` (of ``ndim`` trailing) there."""
     a = axis - ndim
     if a == -1:
-        return fn(x)
-    return fn(x.movedim(a, -1)).movedim(-1, a)
+        return fn(x, *args)
+    return fn(x.movedim(a, -1), *args).movedim(-1, a)
 
 
 def _split_other_dims(op, tile, axes, rebuild):
@@ -222,11 +223,11 @@ class FirstDerivative(_Derivative):
 
     def _apply(self, x):
         n = self.isize[self.axis]
-        return _along(x, self.axis, len(self.isize), lambda v: stencil_apply(v, self.segments, n, 1 / self.sampling))
+        return _along(x, self.axis, len(self.isize), stencil_apply, self.segments, n, 1 / self.sampling)
 
     def _apply_adjoint(self, y):
         n = self.isize[self.axis]
-        return _along(y, self.axis, len(self.isize), lambda v: stencil_adjoint(v, self.segments, n, 1 / self.sampling))
+        return _along(y, self.axis, len(self.isize), stencil_adjoint, self.segments, n, 1 / self.sampling)
 
     def _split(self, tile):
         return _split_other_dims(self, tile, (self.axis,), lambda size: FirstDerivative(
@@ -234,8 +235,9 @@ class FirstDerivative(_Derivative):
             **self._params()))
 
     def _repr_extra(self):
-        return f"d/d{self.ishape[self.axis]} {self.kind}" + (f" order={self.order}" if self.kind == "centered" else "") \
-            + (" edge" if self.edge else "") + (f" Δ={self.sampling:g}" if self.sampling != 1 else "")
+        order = f" order={self.order}" if self.kind == "centered" else ""
+        step = f" Δ={self.sampling:g}" if self.sampling != 1 else ""
+        return f"d/d{self.ishape[self.axis]} {self.kind}{order}" + (" edge" if self.edge else "") + step
 
 
 class SecondDerivative(_Derivative):
@@ -269,11 +271,11 @@ class SecondDerivative(_Derivative):
 
     def _apply(self, x):
         n = self.isize[self.axis]
-        return _along(x, self.axis, len(self.isize), lambda v: stencil_apply(v, self.segments, n, self._scale()))
+        return _along(x, self.axis, len(self.isize), stencil_apply, self.segments, n, self._scale())
 
     def _apply_adjoint(self, y):
         n = self.isize[self.axis]
-        return _along(y, self.axis, len(self.isize), lambda v: stencil_adjoint(v, self.segments, n, self._scale()))
+        return _along(y, self.axis, len(self.isize), stencil_adjoint, self.segments, n, self._scale())
 
     def _split(self, tile):
         return _split_other_dims(self, tile, (self.axis,), lambda size: SecondDerivative(
@@ -317,8 +319,7 @@ class Laplacian(_Derivative):
         nd = len(self.isize)
         out = None
         for a, seg, w, s in zip(self.axes, self.segments, self.dim_weights, self.sampling):
-            n = self.isize[a]
-            t = _along(x, a, nd, lambda v: fn(v, seg, n, w / s**2))
+            t = _along(x, a, nd, fn, seg, self.isize[a], w / s**2)
             out = t if out is None else out + t
         return out
 
@@ -334,7 +335,8 @@ class Laplacian(_Derivative):
             size, self.ishape, dims, self.dim_weights, self.sampling, self.edge, self.kind, **self._params()))
 
     def _repr_extra(self):
-        return "∇² over " + " ".join(self.ishape[a] for a in self.axes) + f" {self.kind}" + (" edge" if self.edge else "")
+        dims = " ".join(self.ishape[a] for a in self.axes)
+        return f"∇² over {dims} {self.kind}" + (" edge" if self.edge else "")
 
 
 class Gradient(_Derivative):
@@ -373,7 +375,7 @@ class Gradient(_Derivative):
 
     def _apply(self, x):
         nd = len(self.isize)
-        outs = [_along(x, a, nd, lambda v: stencil_apply(v, seg, self.isize[a], 1 / s))
+        outs = [_along(x, a, nd, stencil_apply, seg, self.isize[a], 1 / s)
                 for a, seg, s in zip(self.axes, self.segments, self.sampling)]
         return torch.stack(outs, dim=-nd - 1)
 
@@ -381,7 +383,7 @@ class Gradient(_Derivative):
         nd = len(self.isize)
         out = None
         for g, (a, seg, s) in enumerate(zip(self.axes, self.segments, self.sampling)):
-            t = _along(y.select(-nd - 1, g), a, nd, lambda v: stencil_adjoint(v, seg, self.isize[a], 1 / s))
+            t = _along(y.select(-nd - 1, g), a, nd, stencil_adjoint, seg, self.isize[a], 1 / s)
             out = t if out is None else out + t
         return out
 
@@ -399,4 +401,5 @@ class Gradient(_Derivative):
             size, self.ishape, tuple(dims), tuple(sampling), self.edge, self.kind, gdim=g, **self._params()))
 
     def _repr_extra(self):
-        return "∇ over " + " ".join(self.ishape[a] for a in self.axes) + f" {self.kind}" + (" edge" if self.edge else "")
+        dims = " ".join(self.ishape[a] for a in self.axes)
+        return f"∇ over {dims} {self.kind}" + (" edge" if self.edge else "")

@@ -3,6 +3,7 @@
 import torch
 
 from ..base import LinearOperator, as_device, check_dtype
+from ..errors import DeviceError
 
 
 class ToDevice(LinearOperator):
@@ -29,12 +30,20 @@ class ToDevice(LinearOperator):
         dtype = None if dtype is None else check_dtype(dtype, "ToDevice")
         tags = ("unitary", "hermitian", "pd") if idev == odev else ("unitary",)
         super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=dtype, device=idev, tags=tags)
-        self.idevice, self.odevice = idev, odev
+        self.src, self.dst = idev, odev
+
+    idevice = property(lambda self: self.src)
+    odevice = property(lambda self: self.dst)
 
     @staticmethod
     def _move(x, device):
         if x.device == device:
             return x
+        if x.device.type == "meta":
+            raise DeviceError(
+                f"ToDevice: cannot move a meta tensor (shape only, no data) to {device}; meta devices "
+                "serve placement checks — apply to real data on a real device instead"
+            )
         return x.to(device, non_blocking=device.type == "cuda" and x.device.type == "cpu")
 
     def _apply(self, x):

@@ -35,7 +35,9 @@ class Diagonal(LinearOperator):
                 f"Diagonal: weight of shape {tuple(weight.shape)} does not broadcast to size {tuple(size)}; "
                 "the weight aligns with the trailing dims (size-1 dims broadcast)"
             )
-        tags = ("hermitian",) if not weight.is_complex() else ()
+        from .basic import value_tags
+
+        tags = value_tags(weight)  # w real → hermitian; w > 0 → positive definite
         super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=weight.dtype,
                          device=weight.device, tags=tags)
         self.weight = weight
@@ -69,15 +71,15 @@ class Diagonal(LinearOperator):
         return torch.diag_embed(self._diagonal())
 
     def _split(self, tile):
-        from ..tiling.slicing import broadcast_positions, cut_size, elementwise_positions, relevant, resized, slice_weight
+        from ..tiling import slicing as sl
 
-        tile = relevant(self, tile)
+        tile = sl.relevant(self, tile)
         if not tile:
             return self
-        positions = elementwise_positions(self, tile)
-        size = cut_size(self.isize, self.ishape, tile)
-        w = slice_weight(self.weight, broadcast_positions(self.weight, self.isize, positions))
-        return resized(self, size, size, weight=w)  # a diagonal block of diag(w) is diag(w[block])
+        positions = sl.elementwise_positions(self, tile)
+        size = sl.cut_size(self.isize, self.ishape, tile)
+        w = sl.slice_weight(self.weight, sl.broadcast_positions(self.weight, self.isize, positions))
+        return sl.resized(self, size, size, weight=w)  # a diagonal block of diag(w) is diag(w[block])
 
     def _repr_extra(self):
         return f"weight {tuple(self.weight.shape)} {self.weight.dtype}"

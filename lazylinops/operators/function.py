@@ -21,7 +21,8 @@ class FromFunction(LinearOperator):
     torch's conjugate-Wirtinger backward returns exactly ``Aᴴ y`` — one forward and one
     backward pass per call, differentiable (gradients flow through ``y`` and any tensor
     ``fn`` closes over). ``fn`` must be linear and accept leading batch dims; check it with
-    ``ll.testing.check_operator``. Weightless: computes in the promoted input dtype.
+    ``ll.testing.check_operator``. Weightless: computes in the promoted input dtype; a real
+    operator (``dtype`` real) calls ``fn`` on real tensors only (``A x = A Re x + i A Im x``).
 
     Serialization: ``fn`` (and ``adjoint``) are pickled by reference, so they must be
     module-level functions; ``torch.load(weights_only=True)`` additionally needs them
@@ -57,12 +58,22 @@ class FromFunction(LinearOperator):
             )
         return out
 
+    def _split_complex(self, f, x):
+        """A real operator sees real tensors only: A x = A Re(x) + i A Im(x)."""
+        if x.is_complex() and not self.dtype.is_complex:
+            return torch.complex(f(x.real.contiguous()), f(x.imag.contiguous()))
+        return f(x)
+
     def _apply(self, x):
-        return self._check(self.fn(x), x, self.osize, self.oshape, "fn")
+        return self._split_complex(lambda v: self._check(self.fn(v), v, self.osize, self.oshape, "fn"), x)
 
     def _apply_adjoint(self, y):
         if self.adjoint_fn is not None:
-            return self._check(self.adjoint_fn(y), y, self.isize, self.ishape, "adjoint")
+            return self._split_complex(
+                lambda v: self._check(self.adjoint_fn(v), v, self.isize, self.ishape, "adjoint"), y)
+        return self._split_complex(self._vjp, y)
+
+    def _vjp(self, y):
         nb = y.dim() - len(self.osize)
         create = torch.is_grad_enabled()
         with torch.enable_grad():

@@ -59,20 +59,44 @@ class Kronecker(LinearOperator):
                          dtype=_promote_all(flat), device=flat[0].device, tags=tags)
         self.ops = tuple(flat)
 
+    def _plan(self, adjoint):
+        """Per factor (last first): ``(op, matrix or None, pre, n, post)``, built once."""
+        cache = self.__dict__["_cache"]
+        plan = cache.get(("plan", adjoint))
+        if plan is None:
+            ops = self.ops
+            ins = [prod(op.osize if adjoint else op.isize) for op in ops]
+            outs = [prod(op.isize if adjoint else op.osize) for op in ops]
+            plan = cache[("plan", adjoint)] = tuple(
+                (ops[k], _plain_matrix(ops[k]), prod(ins[:k]), ins[k], prod(outs[k + 1 :]))
+                for k in reversed(range(len(ops)))
+            )
+        return plan
+
     def _run(self, x, adjoint):
         """Apply every factor along its own dims, last factor first (x: ``(*batch, *in)``)."""
-        ops = self.ops
-        ins = [prod(op.osize if adjoint else op.isize) for op in ops]
-        outs = [prod(op.isize if adjoint else op.osize) for op in ops]
         nb = x.dim() - len(self.osize if adjoint else self.isize)
         batch = x.shape[:nb]
-        cur = x.reshape(-1, prod(ins), 1)
-        for k in reversed(range(len(ops))):
-            op = ops[k]
-            pre, post = prod(ins[:k]), prod(outs[k + 1 :])
-            cur = cur.reshape(-1, pre, ins[k], post)
-            cur = _factor(op, cur, adjoint)  # (B, pre, out_k, post): only this factor's dims change
-        return cur.reshape(*batch, *(self.isize if adjoint else self.osize))
+        plan = self._plan(adjoint)
+        if len(plan) == 2 and plan[0][1] is not None and plan[1][1] is not None:
+            return self._two_gemm(x, batch, plan, adjoint)
+        for op, W, pre, n, post in plan:
+            x = _factor(op, W, x.reshape(-1, pre, n, post), adjoint)  # (B, pre, m, post): only this factor changes
+        return x.reshape(*batch, *(self.isize if adjoint else self.osize))
+
+    def _two_gemm(self, x, batch, plan, adjoint):
+        # (A ⊗ B) vec X = vec(A X Bᵀ) for two plain matrices: two GEMMs, batch folded in
+        (_, Wb, _, nb_, _), (_, Wa, _, na, _) = plan
+        dt = x.dtype
+        Wa = Wa if Wa.dtype == dt else Wa.to(dt)
+        Wb = Wb if Wb.dtype == dt else Wb.to(dt)
+        if adjoint:
+            Wa, Wb = Wa.mH, Wb.mH
+        if x.numel() == na * nb_:  # one vector: plain 2-D GEMMs
+            y = Wa @ (x.reshape(na, nb_) @ Wb.mT)
+        else:
+            y = torch.matmul(Wa, x.reshape(-1, na, nb_) @ Wb.mT)
+        return y.reshape(*batch, *(self.isize if adjoint else self.osize))
 
     def _apply(self, x):
         return self._run(x, False)
@@ -100,10 +124,10 @@ class Kronecker(LinearOperator):
         ds = [op._diagonal() for op in self.ops]
         if any(d is None for d in ds):
             return None
-        return functools.reduce(torch.kron, [d.to(self.dtype) for d in ds])  # diag(A ⊗ B) = diag A ⊗ diag B
+        return functools.reduce(_kron, [d.to(self.dtype) for d in ds])  # diag(A ⊗ B) = diag A ⊗ diag B
 
     def _to_dense(self):
-        return functools.reduce(torch.kron, [op._to_dense().to(self.dtype) for op in self.ops])
+        return functools.reduce(_kron, [op._to_dense().to(self.dtype) for op in self.ops])
 
     def _renamed(self, ishape, oshape):
         ops, i, o = [], 0, 0
@@ -121,21 +145,51 @@ class Kronecker(LinearOperator):
         return " ⊗ ".join(str(op.shape[0]) + "×" + str(op.shape[1]) for op in self.ops)
 
 
-def _factor(op, x, adjoint):
-    """``x: (B, pre, n, post)`` → ``(B, pre, m, post)`` applying ``op`` (or ``opᴴ``) to the n-dim."""
+def _kron(a, b):
+    """``torch.kron`` of two vectors or two matrices (by broadcasting: safe for any strides)."""
+    if a.dim() == 1:
+        return (a[:, None] * b[None, :]).reshape(-1)
+    return (a[:, None, :, None] * b[None, :, None, :]).reshape(a.shape[0] * b.shape[0], a.shape[1] * b.shape[1])
+
+
+def _plain_matrix(op):
+    """The ``(M, N)`` weight of a Dense that is a plain matrix between 1-D shapes, else None."""
     from .dense import Dense
 
+    if type(op) is not Dense or len(op.isize) != 1 or len(op.osize) != 1:
+        return None
+    wlab, ilab, olab = op.labels
+    if op.plain or (op.weight.dim() == 2 and wlab == (*olab, *ilab)):
+        return op.weight
+    return None
+
+
+def _factor(op, W, x, adjoint):
+    """``x: (B, pre, n, post)`` → ``(B, pre, m, post)`` applying ``op`` (or ``opᴴ``) to the n-dim."""
     B, pre, n, post = x.shape
-    if type(op) is Dense and op.plain:
-        W = op._matrix(x.dtype)
-        W = W.mH if adjoint else W
+    if W is not None:
+        W = W if W.dtype == x.dtype else W.to(x.dtype)
+        if adjoint:
+            W = W.mH
         if post == 1:
             return (x.reshape(B * pre, n) @ W.mT).reshape(B, pre, -1, 1)  # trailing factor: one GEMM
-        return torch.matmul(W, x)  # W broadcast over (B, pre): (A ⊗ B) vec X = vec(A X Bᵀ)
+        if B * pre == 1:
+            return (W @ x.reshape(n, post)).reshape(1, 1, -1, post)  # leading factor: one GEMM
+        return torch.matmul(W, x.reshape(B * pre, n, post)).reshape(B, pre, -1, post)  # (A ⊗ B) vec X = vec(A X Bᵀ)
     size = op.osize if adjoint else op.isize
+    fn = op._apply_adjoint if adjoint else op._apply
     if post == 1:
-        y = (op._apply_adjoint if adjoint else op._apply)(x.reshape(B, pre, *size))
-        return y.reshape(B, pre, -1, 1)
-    xt = x.transpose(-1, -2).reshape(B, pre, post, *size)
-    y = (op._apply_adjoint if adjoint else op._apply)(xt)
+        return fn(x.reshape(B, pre, *size)).reshape(B, pre, -1, 1)
+    y = fn(x.transpose(-1, -2).reshape(B, pre, post, *size))
     return y.reshape(B, pre, post, -1).transpose(-1, -2)
+
+
+def kron_product_rule(L, R):
+    # (A ⊗ B)(C ⊗ D) = AC ⊗ BD when the factor sizes match
+    if type(L) is not Kronecker or type(R) is not Kronecker or len(L.ops) != len(R.ops):
+        return None
+    if any(a.isize != b.osize or a.ishape != b.oshape for a, b in zip(L.ops, R.ops)):
+        return None
+    from ..rules.compose import compose
+
+    return [Kronecker(*[compose(a, b) for a, b in zip(L.ops, R.ops)])]

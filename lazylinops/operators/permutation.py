@@ -121,3 +121,11 @@ class Permutation(LinearOperator):
 
     def _repr_extra(self):
         return f"along {self.ishape[self.axis]}"
+
+
+def permutation_rule(L, R):
+    # P₁ P₂ = the permutation p₂[p₁] (same dim)
+    if type(L) is not Permutation or type(R) is not Permutation:
+        return None
+    P = L.compose_with(R)
+    return None if P is None else [P if P.dtype == L.dtype else P._to(dtype=L.dtype)]

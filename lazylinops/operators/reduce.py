@@ -1,6 +1,5 @@
 """Reductions along named dims: ``SumReduce`` and its adjoint ``Broadcast``."""
 
-import torch
 
 from ..base import LinearOperator
 from ..dims import Dim, as_size, default_names, fmt_names, prod

@@ -3,7 +3,7 @@
 import torch
 import torch.nn.functional as F
 
-from ..base import LinearOperator, as_device
+from ..base import LinearOperator, as_device, promote
 from ..dims import Dim, as_size, default_names, fmt_names, prod
 from ..errors import ShapeError
 
@@ -34,6 +34,8 @@ def parse_widths(spec, names, who):
                 "pass one int or (before, after) per dim, or a dict {name: width}"
             )
         items = list(spec)
+    elif isinstance(spec, int) and not isinstance(spec, bool):
+        items = [spec] * len(names)  # the same width on every dim
     else:
         raise ShapeError(f"{who}: widths must be a dict {{name: width}} or a sequence, got {type(spec).__name__}")
     return tuple(_pair(w, n, who) for n, w in zip(names, items))
@@ -47,8 +49,8 @@ def _names(ioshape, n):
 class Pad(LinearOperator):
     """Zero padding ``y = pad(x)`` of named dims; ``Pad(...).H`` is the matching ``Crop``.
 
-    ``pad`` is ``{name: w}`` or one entry per dim, each an int (both sides) or a
-    ``(before, after)`` pair; negative widths crop, as in ``torch.nn.functional.pad``.
+    ``pad`` is ``{name: w}``, one entry per dim, or one int for every dim; each width is
+    an int (both sides) or a ``(before, after)`` pair; negative widths crop, as in ``torch.nn.functional.pad``.
     The output keeps the input names unless ``oshape`` is given. ``Pad.N`` is the
     identity. O(n) apply.
 
@@ -113,6 +115,10 @@ class Pad(LinearOperator):
     def _split(self, tile):
         # block [o0:o1, i0:i1] of a window is again a window: input p ↦ output p + before
         widths, isize = [], []
+        bad = [n for n, w in zip(self.ishape, self.widths) if w != (0, 0) and n in tile and n in self.oshape]
+        if bad:
+            raise ShapeError(f"{type(self).__name__} cannot be split along the padded/cropped dims {bad} named on "
+                             "both sides (not elementwise); give the output another name or split other dims")
         for k, (s, (b, a)) in enumerate(zip(self.isize, self.widths)):
             i = tile.get(self.ishape[k], slice(0, s))
             o = tile.get(self.oshape[k], slice(0, self.osize[k]))
@@ -352,3 +358,21 @@ def _flat_indices(indices, size, names, dims):
         raise IndexError(f"Sample: indices out of range for {fmt_names(names[start:start + n], sub)}")
     strides = torch.tensor([prod(sub[k + 1 :]) for k in range(n)], dtype=torch.long, device=idx.device)
     return (idx * strides).sum(-1), start, n
+
+
+def window_rule(L, R):
+    # Crop(w) Pad(w) = I ; Pad(a) Pad(b) = Pad(a + b) ; Crop(a) Crop(b) = Crop(a + b) ; M₁ M₂ = (m₁ ∧ m₂)
+    if isinstance(L, Pad) and isinstance(R, Pad) and L.ishape == R.oshape:
+        lw, rw = L.widths, R.widths
+        if all(a == (-b[0], -b[1]) for a, b in zip(lw, rw)):
+            from .basic import Identity
+
+            return [Identity(R.isize, R.ishape, dtype=promote(L.dtype, R.dtype), device=R.device)] \
+                if R.ishape == L.oshape else None
+        same_sign = all(min(x) >= 0 for x in lw + rw) or all(max(x) <= 0 for x in lw + rw)
+        if same_sign:
+            widths = tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(lw, rw))
+            return [make_window(R.isize, widths, R.ishape, L.oshape, promote(L.dtype, R.dtype), R.device)]
+    if type(L) is Mask and type(R) is Mask and L.ishape == R.ishape:
+        return [Mask(L.mask & R.mask, R.ishape, R.isize, promote(L.dtype, R.dtype), R.device)]
+    return None

@@ -58,7 +58,14 @@ def _reshapes(L, R):
     return None
 
 
-RULES = [_identity, _scalars, _diagonals, _adjoint_pair, _reshapes]
+# structural pair rules kept beside their operators (one-line maths comment in each)
+from ..operators.kron import kron_product_rule  # noqa: E402
+from ..operators.lowrank import lowrank_rule  # noqa: E402
+from ..operators.permutation import permutation_rule  # noqa: E402
+from ..operators.select import window_rule  # noqa: E402
+
+RULES = [_identity, _scalars, _diagonals, _adjoint_pair, _reshapes, kron_product_rule, permutation_rule,
+         lowrank_rule, window_rule]
 
 
 def simplify_chain(ops):

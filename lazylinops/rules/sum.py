@@ -96,7 +96,13 @@ def scale(A, c):
     w = scalar_weight(c, dtype=dtype, device=A.device)
     S = Scalar(w, A.osize, A.oshape)
     ops = [S, *(A.ops if type(A) is Chain else (A,))]
-    return chain(ops, dtype)
+    out = chain(ops, dtype)
+    kept = {"hermitian", "psd", "pd"} & set(A.tags)
+    if kept and "pd" in S.tags and A.shape[0] == A.shape[1]:
+        out = out._with_tags(*kept)  # c > 0: c·A keeps hermitian / psd / pd
+    elif "hermitian" in kept and "hermitian" in S.tags:
+        out = out._with_tags("hermitian")  # c real: c·A keeps hermitian
+    return out
 
 
 def scale_div(A, c):

@@ -87,6 +87,8 @@ def structural_inverse(A):
     if "inverse" in cache:
         return cache["inverse"]
     inv = A._inverse()
+    if inv is not None:
+        _check_weights("ll.solve", A)  # once per operator (cached below): an Inf weight can give a finite x
     if not A.requires_grad:
         cache["inverse"] = inv
     return inv
@@ -149,6 +151,12 @@ def check_finite(who, A, b):
         raise ValueError(f"{who}: the operator {type(A).__name__} {tuple(A.shape)} has NaN or Inf in its weights")
 
 
+def _check_weights(who, A):
+    ws = A._flat_weights()
+    if ws and not bool(torch.stack([torch.isfinite(w.detach()).all() for w in ws]).all()):
+        raise ValueError(f"{who}: the operator {type(A).__name__} {tuple(A.shape)} has NaN or Inf in its weights")
+
+
 def _info(method, run, matvecs, batch):
     conv = bool(run.converged.all()) if run.converged.numel() else True
     res = run.residual.reshape(batch)
@@ -180,7 +188,6 @@ def _wrap_callback(cb, batch, size_in):
 def solve_core(who, A, b, opts, x0=None):
     """Solve ``A x = b`` for named ``b`` (already in the solve dtype), without autograd."""
     dtype = b.dtype
-    check_finite(who, A, b)
     method = choose_method(who, A, opts)
     nb = b.dim() - len(A.osize)
     batch = b.shape[:nb]
@@ -189,12 +196,14 @@ def solve_core(who, A, b, opts, x0=None):
         x = inv._apply(b)
         x = x if x.dtype == dtype else x.to(dtype)
         if not bool(torch.isfinite(x).all()):
+            check_finite(who, A, b)  # NaN/Inf in the data, else a singular operator
             raise torch.linalg.LinAlgError(
                 f"{who}: {type(A).__name__} {tuple(A.shape)} is singular: its exact inverse "
                 f"({type(inv).__name__}) produced Inf/NaN (a zero on the diagonal?)")
         res = torch.zeros(batch, dtype=dtype.to_real() if dtype.is_complex else dtype, device=b.device)
         return x, SolveInfo("structural", True, 0, res, 0, f"exact inverse {type(inv).__name__}")
     if method == "dense":
+        check_finite(who, A, b)
         D = A.to_dense().to(dtype)
         bf = b.reshape(-1, D.shape[0])
         x = torch.linalg.solve(D, bf.mT).mT.reshape(*batch, *A.isize)
@@ -229,6 +238,8 @@ def solve_core(who, A, b, opts, x0=None):
     finally:
         if bar is not None:
             bar.close()
+    if run.message.startswith("diverged"):
+        check_finite(who, A, b)  # NaN/Inf in the data is a ValueError, not a divergence
     return run.x.reshape(*batch, *A.isize), _info(method, run, P.count, batch)
 
 
@@ -258,7 +269,6 @@ def _Ident(n):
 def lstsq_core(who, A, b, opts, x0=None):
     """Minimise ``‖A x − b‖² + damp²‖x‖²`` for named ``b`` (in the solve dtype), without autograd."""
     dtype = b.dtype
-    check_finite(who, A, b)
     method = opts.method
     damp = opts.damp
     nb = b.dim() - len(A.osize)
@@ -266,6 +276,7 @@ def lstsq_core(who, A, b, opts, x0=None):
     if method == "auto" and damp == 0 and A.shape[0] == A.shape[1] and structural_inverse(A) is not None:
         return solve_core(who, A, b, replace(opts, method="auto"), x0)
     if method == "dense":
+        check_finite(who, A, b)
         D = A.to_dense().to(dtype)
         bf = b.reshape(-1, D.shape[0])
         n = D.shape[1]
@@ -292,6 +303,8 @@ def lstsq_core(who, A, b, opts, x0=None):
     finally:
         if bar is not None:
             bar.close()
+    if run.message.startswith("diverged"):
+        check_finite(who, A, b)
     return run.x.reshape(*batch, *A.isize), _info(method, run, P.count, batch)
 
 

@@ -38,11 +38,23 @@ class Flat:
 
 
 def dot(x, y):
-    """Per-row inner products ``⟨x, y⟩ = Σ conj(x) y`` of ``(B, n)`` batches → ``(B,)``."""
+    """Per-row inner products ``⟨x, y⟩ = Σ conj(x) y`` of ``(B, n)`` batches → ``(B,)``.
+
+    A few rows go through BLAS ``vdot`` (about 8× faster than ``vecdot`` on CPU), many rows
+    through one batched ``vecdot``.
+    """
+    B = x.shape[0]
+    if B == 1:
+        return torch.vdot(x[0], y[0]).reshape(1)
+    if B <= 8:
+        return torch.stack([torch.vdot(x[i], y[i]) for i in range(B)])
     return torch.linalg.vecdot(x, y, dim=-1)
 
 
 def norm(x):
+    """Per-row 2-norms of a ``(B, n)`` batch (through ``dot`` when complex: ``vector_norm`` is slow there)."""
+    if x.is_complex() and x.shape[0] <= 8:
+        return dot(x, x).real.clamp_min(0).sqrt()
     return torch.linalg.vector_norm(x, dim=-1)
 
 

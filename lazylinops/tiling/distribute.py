@@ -1,8 +1,6 @@
 """``distribute`` and ``materialize``: tiles of an operator placed on devices (torchlinops'
 ``create_batched_linop``), with every shared weight moved once per device."""
 
-import torch
-
 from ..base import LinearOperator, as_device
 from .spec import BatchSpec
 from .split import split

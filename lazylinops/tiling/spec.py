@@ -61,7 +61,8 @@ class BatchSpec:
             arr.reshape(-1)[:] = [as_device(d, "BatchSpec device_matrix") for d in flat]
             device_matrix = arr
         object.__setattr__(self, "device_matrix", device_matrix)
-        object.__setattr__(self, "base_device", None if base_device is None else as_device(base_device, "BatchSpec base_device"))
+        base = None if base_device is None else as_device(base_device, "BatchSpec base_device")
+        object.__setattr__(self, "base_device", base)
 
     def __setattr__(self, name, value):
         raise AttributeError("BatchSpec is immutable; build a new one")

@@ -1,0 +1,97 @@
+"""The lazy inverse ``Inverse(A)``: applying it solves ``A x = y`` (what ``ll.inv`` returns)."""
+
+from ..base import LinearOperator
+from ..errors import ShapeError
+
+_OPTIONS = ("method", "rtol", "atol", "maxiter", "M", "restart", "on_failure")
+
+
+class Inverse(LinearOperator):
+    """``A⁻¹`` for a square operator ``A``, applied by ``ll.solve`` with the stored options.
+
+    ``Inverse(A).H`` is ``Inverse(A.H)``, ``Inverse(A).inverse()`` is ``A``, and inverses compose
+    in chains (``ll.inv(A) @ B`` is ``A⁻¹B``; ``(A B)⁻¹ = B⁻¹A⁻¹``). The apply costs one
+    solve: 0 matvecs for structural inverses (Diagonal, unitary FFT, Dense by LU …), a
+    Krylov solve otherwise. Gradients flow to ``A``'s weights by implicit differentiation.
+
+    >>> import torch, lazylinops as ll
+    >>> D = ll.Diagonal(torch.tensor([1.0, 2.0, 4.0]), "N")
+    >>> Dinv = ll.Inverse(D)
+    >>> (Dinv @ torch.ones(3)).tolist(), Dinv.ishape, Dinv.H.inverse() is D.H
+    ([1.0, 0.5, 0.25], ('N',), True)
+
+    Dense equivalent: ``torch.linalg.inv(A.to_dense())``.
+    """
+
+    def __init__(self, A, **solve_options):
+        from ..solvers.core import make_options
+
+        if not isinstance(A, LinearOperator):
+            raise TypeError(f"Inverse: A must be an operator, got {type(A).__name__}")
+        unknown = sorted(set(solve_options) - set(_OPTIONS))
+        if unknown:
+            raise TypeError(f"Inverse: unknown options {unknown}; allowed: {_OPTIONS}")
+        if A.shape[0] != A.shape[1]:
+            raise ShapeError(f"Inverse: A must be square, got {tuple(A.shape)}; for least squares use ll.lstsq")
+        make_options("Inverse", **solve_options)  # validate now, not at the first apply
+        tags = [t for t in ("hermitian", "pd", "unitary") if t in A.tags]  # (A⁻¹)ᴴ = (Aᴴ)⁻¹; A ≻ 0 ⇒ A⁻¹ ≻ 0
+        if "pd" in tags:
+            tags.append("psd")
+        super().__init__(ishape=A.oshape, oshape=A.ishape, isize=A.osize, osize=A.isize, dtype=A.dtype,
+                         device=A.device, tags=tags)
+        M = solve_options.pop("M", None)
+        self.op = A
+        self.precond = M if isinstance(M, LinearOperator) else None
+        self.options = tuple(sorted({**solve_options, **({"M": M} if isinstance(M, str) else {})}.items()))
+
+    def _opts(self, adjoint=False):
+        from ..solvers.core import make_options
+
+        kw = dict(self.options)
+        M = self.precond
+        if M is not None:
+            kw["M"] = M.H if adjoint else M
+        return make_options("Inverse", **kw)
+
+    def _kw(self, fn):
+        kw = dict(self.options)
+        if self.precond is not None:
+            kw["M"] = fn(self.precond)
+        return kw
+
+    def _solve(self, A, y, adjoint):
+        from ..solvers.api import run_named
+        from ..solvers.info import finish
+
+        opts = self._opts(adjoint)
+        x, info = run_named("solve", "Inverse", A, y, opts)
+        finish(x, info, opts.on_failure, "Inverse")
+        return x
+
+    def _apply(self, y):
+        return self._solve(self.op, y, False)  # A⁻¹ y
+
+    def _apply_adjoint(self, x):
+        return self._solve(self.op.H, x, True)  # (A⁻¹)ᴴ x = (Aᴴ)⁻¹ x
+
+    def _adjoint(self):
+        return Inverse(self.op.H, **self._kw(lambda M: M.H))
+
+    def _conj(self):
+        return Inverse(self.op.conj(), **self._kw(lambda M: M.conj()))  # conj(A⁻¹) = conj(A)⁻¹
+
+    def _inverse(self):
+        return self.op  # (A⁻¹)⁻¹ = A
+
+    def _diagonal(self):
+        from ..solvers.core import structural_inverse
+
+        inv = structural_inverse(self.op)
+        return None if inv is None else inv._diagonal()
+
+    def _renamed(self, ishape, oshape):
+        return Inverse(self.op.rename(ishape=oshape, oshape=ishape), **self._kw(lambda M: M))
+
+    def _repr_extra(self):
+        opts = dict(self.options)
+        return f"solve method={opts.get('method', 'auto')}"

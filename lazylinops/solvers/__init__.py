@@ -1,0 +1,10 @@
+"""Solvers (DESIGN §5): ``solve``/``inv``/``lstsq``, Krylov kernels, least squares, eigen, sparsity."""
+
+from .api import inv, lstsq, solve
+from .eig import eigsh, power_method
+from .info import ConvergenceWarning, SolveInfo
+from .regularized import cgls, lsqr, regularized_lstsq
+from .sparsity import fista, split_bregman
+
+__all__ = ["ConvergenceWarning", "SolveInfo", "cgls", "eigsh", "fista", "inv", "lsqr", "lstsq", "power_method",
+           "regularized_lstsq", "solve", "split_bregman"]

@@ -1,0 +1,167 @@
+"""``ll.solve``, ``ll.lstsq``, ``ll.inv`` with torch's right-hand-side semantics (DESIGN §5).
+
+``b`` is ``(M,)`` (one vector) or ``(..., M, K)`` (columns), as in ``torch.linalg.solve``;
+named right-hand sides go through ``ll.inv(A)(y)``.
+"""
+
+from dataclasses import replace
+
+import torch
+
+from ..base import LinearOperator
+from ..errors import ShapeError
+from .autograd import Spec
+from .core import LSTSQ_METHODS, lstsq_core, make_options, promote_rhs, solve_core
+from .info import check_rhs, finish
+
+
+def run_named(kind, who, A, b, opts, x0=None):
+    """``(x, info)`` for named ``b`` ``(*batch, *A.osize)``; differentiable, never raises on failure."""
+    b = promote_rhs(who, A, b)
+    core = solve_core if kind == "solve" else lstsq_core
+    if not (torch.is_grad_enabled() and (b.requires_grad or A.requires_grad)):
+        return core(who, A, b, opts, x0)
+    ws = A._flat_weights()
+    if any(w.requires_grad for w in ws):
+        spec = Spec(kind, who, A, A._with_weights, opts, x0)
+    else:
+        ws = []
+        spec = Spec(kind, who, A, lambda _: A, opts, x0)
+    from .autograd import ImplicitSolve
+
+    x = ImplicitSolve.apply(spec, b, *ws)
+    return x, spec.info
+
+
+def _check_op(who, A):
+    if not isinstance(A, LinearOperator):
+        raise TypeError(f"{who}: A must be a lazylinops operator, got {type(A).__name__}; for a dense matrix use "
+                        "torch.linalg directly or wrap it with ll.Dense(A)")
+
+
+def _to_named(who, b, size, what):
+    """Torch layout ``(M,)`` / ``(..., M, K)`` → named ``(*lead, K, *size)`` and whether it was a vector."""
+    n = int(torch.Size(size).numel())
+    if b.dim() == 1:
+        if b.shape[0] != n:
+            raise ShapeError(f"{who}: {what} of shape {tuple(b.shape)} needs {n} entries (the operator's "
+                             f"{'rows' if what == 'b' else 'columns'}); pass ({n},) or (..., {n}, K)")
+        return b.reshape(size), True
+    if b.dim() == 0 or b.shape[-2] != n:
+        raise ShapeError(f"{who}: {what} of shape {tuple(b.shape)} does not fit: expected ({n},) or (..., {n}, K) "
+                         "as in torch.linalg.solve; for named right-hand sides use ll.inv(A)(y)")
+    lead, K = b.shape[:-2], b.shape[-1]
+    return b.mT.reshape(*lead, K, *size), False
+
+
+def _from_named(x, size, vector):
+    if vector:
+        return x.reshape(-1)
+    nb = x.dim() - len(size)
+    return x.reshape(*x.shape[:nb], -1).mT
+
+
+def _user_callback(callback, size, vector):
+    """The caller's callback, seeing ``x`` in its own (torch) layout."""
+    if callback is None or not callable(callback):
+        return callback
+    return lambda it, xn, res: callback(it, _from_named(xn, size, vector), res)
+
+
+def solve(A, b, *, method="auto", rtol=None, atol=0.0, maxiter=None, x0=None, M=None, callback=None,
+          return_info=False, restart=None, on_failure="raise", progress=False):
+    """Solve ``A x = b`` for a square operator ``A``; ``b`` is ``(M,)`` or ``(..., M, K)``.
+
+    ``method="auto"`` uses an exact structural inverse when ``A`` has one (0 matvecs),
+    else CG for Hermitian positive definite ``A``, MINRES for Hermitian, GMRES otherwise;
+    explicit: "cg", "minres", "gmres", "bicgstab", "cgls", "lsqr", "dense" (``A.to_dense()``).
+    Converged when ``‖b − A x‖ ≤ max(rtol·‖b‖, atol)`` for every right-hand side
+    (``rtol=None``: 1e-10 in double precision, 1e-5 in single). ``M`` is a preconditioner
+    approximating ``A⁻¹`` (an operator, or ``"jacobi"`` for ``diag(A)⁻¹``); ``restart`` is
+    GMRES's Krylov dimension (20); ``callback(iteration, x, residual_norm)``;
+    ``on_failure`` is "raise" (``ll.NotConverged`` / ``ll.Diverged``), "warn" or "ignore";
+    ``progress=True`` shows a tqdm bar. Gradients flow to ``b`` and ``A``'s weights by one
+    adjoint solve (implicit differentiation). Result dtype: as ``A @ b`` would promote.
+
+    >>> import torch, lazylinops as ll
+    >>> A = ll.Dense(torch.tensor([[4.0, 1.0], [1.0, 3.0]])).with_tags(hermitian=True, pd=True)
+    >>> x, info = ll.solve(A, torch.tensor([1.0, 2.0]), method="cg", return_info=True)
+    >>> x.shape, info.converged, info.iterations
+    (torch.Size([2]), True, 2)
+
+    Dense equivalent: ``torch.linalg.solve(A.to_dense(), b)``.
+    """
+    _check_op("ll.solve", A)
+    if isinstance(b, LinearOperator):
+        if return_info:
+            raise TypeError("ll.solve: return_info=True needs a tensor right-hand side, got an operator")
+        return inv(A, method=method, rtol=rtol, atol=atol, maxiter=maxiter, M=M, restart=restart,
+                   on_failure=on_failure) @ b
+    check_rhs("ll.solve", b)
+    opts = make_options("ll.solve", method=method, rtol=rtol, atol=atol, maxiter=maxiter, M=M, callback=callback,
+                        restart=restart, on_failure=on_failure, progress=progress)
+    if A.shape[0] != A.shape[1]:
+        raise ShapeError(f"ll.solve: A must be square, got {tuple(A.shape)}; for least squares use ll.lstsq")
+    bn, vector = _to_named("ll.solve", b, A.osize, "b")
+    opts = replace(opts, callback=_user_callback(callback, A.isize, vector))
+    x0n = None
+    if x0 is not None:
+        check_rhs("ll.solve (x0)", x0)
+        x0n = _to_named("ll.solve", x0, A.isize, "x0")[0]
+    xn, info = run_named("solve", "ll.solve", A, bn, opts, x0n)
+    x = _from_named(xn, A.isize, vector)
+    finish(x, info, on_failure, "ll.solve")
+    return (x, info) if return_info else x
+
+
+def lstsq(A, b, *, damp=0.0, method="auto", rtol=None, atol=0.0, maxiter=None, x0=None, callback=None,
+          return_info=False, on_failure="raise", progress=False):
+    """Minimise ``‖A x − b‖² + damp²‖x‖²`` for any operator ``A``; ``b`` is ``(M,)`` or ``(..., M, K)``.
+
+    Stops when ``‖Aᴴ(b − A x) − damp² x‖ ≤ max(rtol·‖Aᴴ b‖, atol)`` per right-hand side.
+    ``method``: "auto" (an exact inverse for square invertible ``A`` without damping, else
+    LSQR), "lsqr", "cgls" (two matvecs per iteration each), "dense" (``A.to_dense()``).
+    Other options as ``ll.solve``; gradients by implicit differentiation.
+
+    >>> import torch, lazylinops as ll
+    >>> A = ll.Dense(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], dtype=torch.float64))
+    >>> x = ll.lstsq(A, torch.tensor([1.0, 2.0, 2.0], dtype=torch.float64))
+    >>> torch.allclose(x, torch.tensor([1.0, 1.0], dtype=torch.float64))
+    True
+
+    Dense equivalent: ``torch.linalg.lstsq(A.to_dense(), b)`` (``scipy.sparse.linalg.lsqr``).
+    """
+    _check_op("ll.lstsq", A)
+    check_rhs("ll.lstsq", b)
+    opts = make_options("ll.lstsq", method=method, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback,
+                        on_failure=on_failure, progress=progress, damp=damp, methods=LSTSQ_METHODS)
+    bn, vector = _to_named("ll.lstsq", b, A.osize, "b")
+    opts = replace(opts, callback=_user_callback(callback, A.isize, vector))
+    x0n = None
+    if x0 is not None:
+        check_rhs("ll.lstsq (x0)", x0)
+        x0n = _to_named("ll.lstsq", x0, A.isize, "x0")[0]
+    xn, info = run_named("lstsq", "ll.lstsq", A, bn, opts, x0n)
+    x = _from_named(xn, A.isize, vector)
+    finish(x, info, on_failure, "ll.lstsq")
+    return (x, info) if return_info else x
+
+
+def inv(A, **options):
+    """The lazy inverse ``A⁻¹`` (an ``ll.Inverse``): applying it solves, ``inv(A).H`` inverts ``A.H``.
+
+    ``options`` are ``ll.solve``'s (method, rtol, atol, maxiter, M, restart, on_failure).
+
+    >>> import torch, lazylinops as ll
+    >>> Ainv = ll.inv(ll.Diagonal(torch.tensor([2.0, 4.0]), "N"))
+    >>> Ainv(torch.ones(2)).tolist(), type(Ainv).__name__
+    ([0.5, 0.25], 'Inverse')
+
+    Dense equivalent: ``torch.linalg.inv(A.to_dense())`` (never formed here).
+    """
+    from ..operators.inverse import Inverse
+
+    _check_op("ll.inv", A)
+    if type(A) is Inverse and not options:
+        return A.op  # (A⁻¹)⁻¹ = A
+    return Inverse(A, **options)
