@@ -23,20 +23,32 @@ from .errors import (
 )
 from .operators.basic import Identity, Scalar, Zero
 from .operators.compose import Adjoint, Chain, Conj, RealPart, Sum
-from .operators.dense import Dense
-from .operators.diagonal import Diagonal
-from .operators.fft import FFT
-from .operators.reshape import Reshape
 from .operators.conv import Convolve
+from .operators.dense import Dense
 from .operators.derivative import FirstDerivative, Gradient, Laplacian, SecondDerivative
 from .operators.device import ToDevice
+from .operators.diagonal import Diagonal
+from .operators.fft import FFT
 from .operators.function import FromFunction
-from .operators.nufft import NUFFT, Interpolate, ToeplitzNormal
-from .rules import torch_functions as _torch_functions  # registers the torch rules
 from .operators.inverse import Inverse
+from .operators.nufft import NUFFT, Interpolate, ToeplitzNormal
+from .operators.reshape import Reshape
 from .rules import linalg as _linalg  # registers the torch.linalg rules (solve, inv, lstsq, norm)
-from .solvers import (ConvergenceWarning, SolveInfo, cgls, eigsh, fista, inv, lsqr, lstsq, power_method,
-                      regularized_lstsq, solve, split_bregman)
+from .rules import torch_functions as _torch_functions  # registers the torch rules
+from .solvers import (
+    ConvergenceWarning,
+    SolveInfo,
+    cgls,
+    eigsh,
+    fista,
+    inv,
+    lsqr,
+    lstsq,
+    power_method,
+    regularized_lstsq,
+    solve,
+    split_bregman,
+)
 
 __all__ = ["ConvergenceWarning", "Inverse", "SolveInfo", "cgls", "eigsh", "fista", "inv", "lsqr", "lstsq",
            "power_method", "regularized_lstsq", "solve", "split_bregman"]  # solvers; extended below

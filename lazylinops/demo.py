@@ -10,8 +10,8 @@ import time
 import torch
 
 from . import FFT, Diagonal, set_densify
-from .display import weight_bytes
 from .dispatch import _fmt_bytes
+from .display import weight_bytes
 
 
 def _time(fn, repeat=5):

@@ -1,9 +1,8 @@
 import pytest
 import torch
+from registry import DTYPES, REGISTRY
 
 import lazylinops as ll
-
-from registry import DTYPES, REGISTRY
 
 
 def pytest_generate_tests(metafunc):

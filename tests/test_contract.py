@@ -7,11 +7,10 @@ import warnings
 
 import pytest
 import torch
+from registry import randn
 
 import lazylinops as ll
 from lazylinops.base import promote
-
-from registry import randn
 
 
 def tol(dtype, entry=None):
@@ -126,53 +125,21 @@ def test_to_float64(op, entry, dtype):
     assert_close(dense_of(C), D.to(torch.complex128), dtype, entry, ".to(complex128)")
 
 
-def _with_weights(A, new):
-    """Rebuild ``A`` with its floating weights (tree order) replaced by ``new``."""
-    it = iter(new)
-
-    def weight(key, w):
-        return next(it) if (w.is_floating_point() or w.is_complex()) and key not in type_real(A) else w
-
-    def child(c):
-        return c._map(weight, child)
-
-    return A._map(weight, child)
-
-
-def type_real(A):
-    return ()
-
-
-def _flat_weights(A):
-    out = []
-
-    def weight(key, w):
-        if w.is_floating_point() or w.is_complex():
-            out.append(w)
-        return w
-
-    def child(c):
-        return c._map(weight, child)
-
-    A._map(weight, child)
-    return out
-
-
 def test_gradcheck(op, entry, dtype):
     if dtype not in (torch.float64, torch.complex128):
         pytest.skip("gradcheck runs in double precision")
     A = op
-    ws = [w.detach().clone().requires_grad_() for w in _flat_weights(A)]
+    ws = [w.detach().clone().requires_grad_() for w in A._flat_weights()]
     x = randn(*A.isize, dtype=dtype, seed=41).requires_grad_()
 
     def f(x, *ws):
-        B = _with_weights(A, ws)
+        B = A._with_weights(ws)
         assert B.requires_grad == any(w.requires_grad for w in ws)
         return B(x)
 
     assert torch.autograd.gradcheck(f, (x, *ws), eps=1e-6, atol=1e-6 * entry.rtol)
     y = randn(*A.osize, dtype=dtype, seed=42).requires_grad_()
-    assert torch.autograd.gradcheck(lambda y, *ws: _with_weights(A, ws).H(y), (y, *ws), eps=1e-6, atol=1e-6 * entry.rtol)
+    assert torch.autograd.gradcheck(lambda y, *ws: A._with_weights(ws).H(y), (y, *ws), eps=1e-6, atol=1e-6 * entry.rtol)
 
 
 def test_module_buffer_roundtrip(op, entry, dtype):
@@ -196,7 +163,7 @@ def test_module_buffer_roundtrip(op, entry, dtype):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         fresh = entry.build(dtype).to(torch.float64)
-    fresh = _with_weights(fresh, [torch.zeros_like(w) for w in _flat_weights(fresh)])  # load must overwrite
+    fresh = fresh._with_weights([torch.zeros_like(w) for w in fresh._flat_weights()])  # load must overwrite
     target.register_buffer("A", fresh)
     target.load_state_dict(loaded)
     assert isinstance(target.A, ll.LinearOperator)
@@ -205,7 +172,7 @@ def test_module_buffer_roundtrip(op, entry, dtype):
 
 def test_requires_grad_from_weights(op):
     A = op
-    has_weights = bool(_flat_weights(A))
+    has_weights = bool(A._flat_weights())
     B = A.detach().requires_grad_()
     assert B.requires_grad == has_weights
     assert not A.requires_grad

@@ -1,6 +1,5 @@
 """Combinators: ``Chain`` (composition), ``Sum``, and the lazy ``Adjoint``/``Conj``/``RealPart`` nodes."""
 
-import torch
 
 from ..base import LinearOperator, complex_dtype, promote, real_dtype
 from ..dims import fmt_names

@@ -2,9 +2,9 @@
 
 import torch
 
+from ..base import LinearOperator, check_dtype
 from ..dims import as_size
 from ..errors import ShapeError
-from ..base import LinearOperator, check_dtype
 
 
 class Diagonal(LinearOperator):
