@@ -42,15 +42,30 @@ def fft_chain():
 
     ratios = {}
     for title, fns, base, ll_name in (
-        ("forward", {"torch: d2·fft2(d1·x)": lambda: fwd(x), "ll: A(x)": lambda: A(x)}, "torch: d2·fft2(d1·x)", "ll: A(x)"),
-        ("adjoint", {"torch: d̄1·ifft2(d̄2·y)": lambda: adj(y), "ll: A.H(y)": lambda: AH(y)}, "torch: d̄1·ifft2(d̄2·y)",
-         "ll: A.H(y)"),
-        ("normal", {
-            "torch: adj(fwd(x))": lambda: adj(fwd(x)),
-            "torch: d̄1·ifft2(|d2|²·fft2(d1·x))": lambda: d1c * torch.fft.ifft2(d2abs * torch.fft.fft2(d1 * x, norm="ortho"),
-                                                                                norm="ortho"),
-            "ll: A.N(x)": lambda: AN(x),
-        }, "torch: d̄1·ifft2(|d2|²·fft2(d1·x))", "ll: A.N(x)"),
+        (
+            "forward",
+            {"torch: d2·fft2(d1·x)": lambda: fwd(x), "ll: A(x)": lambda: A(x)},
+            "torch: d2·fft2(d1·x)",
+            "ll: A(x)",
+        ),
+        (
+            "adjoint",
+            {"torch: d̄1·ifft2(d̄2·y)": lambda: adj(y), "ll: A.H(y)": lambda: AH(y)},
+            "torch: d̄1·ifft2(d̄2·y)",
+            "ll: A.H(y)",
+        ),
+        (
+            "normal",
+            {
+                "torch: adj(fwd(x))": lambda: adj(fwd(x)),
+                "torch: d̄1·ifft2(|d2|²·fft2(d1·x))": lambda: (
+                    d1c * torch.fft.ifft2(d2abs * torch.fft.fft2(d1 * x, norm="ortho"), norm="ortho")
+                ),
+                "ll: A.N(x)": lambda: AN(x),
+            },
+            "torch: d̄1·ifft2(|d2|²·fft2(d1·x))",
+            "ll: A.N(x)",
+        ),
     ):
         times = measure(fns)
         r = report(f"Diagonal→FFT→Diagonal 1×{n}×{n} complex64: {title}", times, base, {ll_name: 1.05})

@@ -47,8 +47,10 @@ def main(threads=None):
     t1 = time.perf_counter()
     AN = A.N
     t2 = time.perf_counter()
-    print(f"lazylinops setup: plan {1e3 * (t1 - t0):.1f} ms, Toeplitz kernel {1e3 * (t2 - t1):.1f} ms, "
-          f"total {t2 - t0:.3f} s (target ≤ 1 s)")
+    print(
+        f"lazylinops setup: plan {1e3 * (t1 - t0):.1f} ms, Toeplitz kernel {1e3 * (t2 - t1):.1f} ms, "
+        f"total {t2 - t0:.3f} s (target ≤ 1 s)"
+    )
     T, kern2 = AN.kernel, tuple(AN.kernel.shape)  # the same two FFTs by hand: the floor for A.N
     print(f"accuracy vs exact Aᴴ A x: Toeplitz {rel(AN(x), ref):.2e}, gridded {rel(A.H(A(x)), ref):.2e}")
 
@@ -68,8 +70,10 @@ def main(threads=None):
         print(f"torchkbnufft Toeplitz kernel setup {1e3 * (time.perf_counter() - t0):.1f} ms")
         xb = x[None, None]
         scale = 1 / N**2  # torchkbnufft is unnormalised: Aᴴ A has an extra ∏N
-        print(f"torchkbnufft accuracy: Toeplitz {rel(toep(xb, kern)[0, 0] * scale, ref):.2e}, "
-              f"gridded {rel(adj(fwd(xb, omega), omega)[0, 0] * scale, ref):.2e}")
+        print(
+            f"torchkbnufft accuracy: Toeplitz {rel(toep(xb, kern)[0, 0] * scale, ref):.2e}, "
+            f"gridded {rel(adj(fwd(xb, omega), omega)[0, 0] * scale, ref):.2e}"
+        )
         fns["torchkbnufft: adjoint(forward(x))"] = lambda: adj(fwd(xb, omega), omega)
         fns["torchkbnufft: ToepNufft"] = lambda: toep(xb, kern)
     except ImportError:
@@ -92,8 +96,11 @@ def main(threads=None):
         print("finufft not installed: skipped (pip install --no-deps finufft)")
 
     times = measure(fns, min_run_time=2.0, rounds=5)
-    ratios = report(f"NUFFT normal, {N}×{N} grid, {K} points, complex64, {torch.get_num_threads()} threads",
-                    times, "ll: A.H(A(x)) (gridding)")
+    ratios = report(
+        f"NUFFT normal, {N}×{N} grid, {K} points, complex64, {torch.get_num_threads()} threads",
+        times,
+        "ll: A.H(A(x)) (gridding)",
+    )
     speedup = 1 / ratios["ll: A.N(x) (Toeplitz)"]
     print(f"\nToeplitz speed-up over gridding: {speedup:.1f}× (target ≥ 14×)")
     return speedup

@@ -57,17 +57,27 @@ def cg_cases():
     w = (d.conj() * d).reshape(-1) + lam
     rows = []
     NFD = (F @ D).N + lam * I  # folds to Diagonal(|d|² + λ)
-    rows.append(("CG (F·D).N+λI, Diagonal", measure("ours(N, b)", {"ours": ours, "N": NFD, "b": b}),
-                 measure("torch_cg(f, b, k)", {"torch_cg": torch_cg, "f": lambda x: x * w, "b": b, "k": ITERS})))
+    rows.append(
+        (
+            "CG (F·D).N+λI, Diagonal",
+            measure("ours(N, b)", {"ours": ours, "N": NFD, "b": b}),
+            measure("torch_cg(f, b, k)", {"torch_cg": torch_cg, "f": lambda x: x * w, "b": b, "k": ITERS}),
+        )
+    )
     NDF = (D @ F).N + lam * I  # Fᴴ |d|² F + λI: two FFTs per matvec
-    dd = (d.conj() * d)
+    dd = d.conj() * d
 
     def hand(x):
         X = x.reshape(n, n)
         return (torch.fft.ifft2(torch.fft.fft2(X, norm="ortho") * dd, norm="ortho") + lam * X).reshape(-1)
 
-    rows.append(("CG (D·F).N+λI, 2 FFTs", measure("ours(N, b)", {"ours": ours, "N": NDF, "b": b}),
-                 measure("torch_cg(f, b, k)", {"torch_cg": torch_cg, "f": hand, "b": b, "k": ITERS})))
+    rows.append(
+        (
+            "CG (D·F).N+λI, 2 FFTs",
+            measure("ours(N, b)", {"ours": ours, "N": NDF, "b": b}),
+            measure("torch_cg(f, b, k)", {"torch_cg": torch_cg, "f": hand, "b": b, "k": ITERS}),
+        )
+    )
     x1, x2 = ours(NDF, b), torch_cg(hand, b, ITERS)
     assert (x1 - x2).abs().max() <= 1e-3 * x2.abs().max(), "benchmark: the two CG loops disagree"
     return rows

@@ -85,7 +85,10 @@ def kron_bench(device, dtype, libs, n=64):
         ref = gemm()
         err = ((lazy() if k > 1 else lazy()) - ref).abs().max().item() / ref.abs().max().item()
         assert err < 1e-5, err
-        rows = [("two-GEMM identity vec(A X Bᵀ)", bench(gemm, device)), ("lazylinops Kronecker @ x", bench(lazy, device))]
+        rows = [
+            ("two-GEMM identity vec(A X Bᵀ)", bench(gemm, device)),
+            ("lazylinops Kronecker @ x", bench(lazy, device)),
+        ]
         dense = torch.kron(A, B)
         rows.append(("dense kron(A, B) @ x (prebuilt)", bench(lambda: dense @ (xv if k == 1 else x), device)))
         lo = libs.get("linear_operator")
@@ -104,13 +107,19 @@ def kron_bench(device, dtype, libs, n=64):
             Xn = xv.reshape(n, n) if k == 1 else x.T.reshape(k, n, n)
             try:
                 yt = KT(Xn)
-                ok = (yt.reshape(-1) - ref.reshape(-1) if k == 1 else yt.reshape(k, -1).T - ref).abs().max().item() / ref.abs().max().item() < 1e-5
+                ok = (
+                    yt.reshape(-1) - ref.reshape(-1) if k == 1 else yt.reshape(k, -1).T - ref
+                ).abs().max().item() / ref.abs().max().item() < 1e-5
             except Exception as exc:  # noqa: BLE001
                 ok, yt = False, exc
             rows.append(("torch-named-linops Chain(Dense, Dense)", bench(lambda: KT(Xn), device) if ok else None))
             if not ok:
                 print(f"  (torch-named-linops Kronecker chain did not reproduce the result: {yt!r:.80})")
-        table(f"Kronecker {n}⊗{n} matvec, {k} right-hand side(s), {dtype}, {device}", rows, "two-GEMM identity vec(A X Bᵀ)")
+        table(
+            f"Kronecker {n}⊗{n} matvec, {k} right-hand side(s), {dtype}, {device}",
+            rows,
+            "two-GEMM identity vec(A X Bᵀ)",
+        )
 
 
 def woodbury_bench(device, dtype, libs, n=4096, r=20):
@@ -142,13 +151,22 @@ def woodbury_bench(device, dtype, libs, n=4096, r=20):
     ref = torch.linalg.solve(Ad, b)
     for f in (hand_apply, hand_full, lambda: W @ b):
         assert (f() - ref).abs().max().item() < 1e-6 * ref.abs().max().item() * (1e4 if dtype == torch.float32 else 1)
-    rows = [("hand-written Woodbury (factored once)", bench(hand_apply, device)),
-            ("lazylinops Woodbury W @ b (factored once)", bench(lambda: W @ b, device)),
-            ("hand-written Woodbury (factor + solve)", bench(hand_full, device)),
-            ("lazylinops (LowRank + Diagonal)._inverse() @ b", bench(lambda: (ll.LowRank(C) + ll.Diagonal(d))._inverse() @ b, device))]
+    rows = [
+        ("hand-written Woodbury (factored once)", bench(hand_apply, device)),
+        ("lazylinops Woodbury W @ b (factored once)", bench(lambda: W @ b, device)),
+        ("hand-written Woodbury (factor + solve)", bench(hand_full, device)),
+        (
+            "lazylinops (LowRank + Diagonal)._inverse() @ b",
+            bench(lambda: (ll.LowRank(C) + ll.Diagonal(d))._inverse() @ b, device),
+        ),
+    ]
     if hasattr(ll, "solve"):
-        rows.append(("lazylinops torch.linalg.solve(A, b) (fresh A)",
-                     bench(lambda: torch.linalg.solve(ll.LowRank(C) + ll.Diagonal(d), b), device)))
+        rows.append(
+            (
+                "lazylinops torch.linalg.solve(A, b) (fresh A)",
+                bench(lambda: torch.linalg.solve(ll.LowRank(C) + ll.Diagonal(d), b), device),
+            )
+        )
     rows.append(("dense torch.linalg.solve (prebuilt A)", bench(lambda: torch.linalg.solve(Ad, b), device, repeat=3)))
     lo = libs.get("linear_operator")
     if lo is not None:
@@ -158,13 +176,17 @@ def woodbury_bench(device, dtype, libs, n=4096, r=20):
             return (LowRankRootLinearOperator(C) + DiagLinearOperator(d)).solve(b[:, None])
 
         err = (lo_solve()[:, 0] - ref).abs().max().item() / ref.abs().max().item()
-        rows.append(("linear_operator LowRankRootAddedDiag.solve (fresh)", bench(lo_solve, device) if err < 1e-4 else None))
+        rows.append(
+            ("linear_operator LowRankRootAddedDiag.solve (fresh)", bench(lo_solve, device) if err < 1e-4 else None)
+        )
     rows.append(("torch-named-linops (no Woodbury solve)", None))
     table(f"(C Cᵀ + diag d) solve, C {n}×{r}, {dtype}, {device}", rows, "hand-written Woodbury (factored once)")
     t_hand, t_lazy = rows[0][1], rows[1][1]
     t_hand_full, t_lazy_full = rows[2][1], rows[3][1]
-    print(f"  lazylinops / hand-written: factored {t_lazy / t_hand:.2f}× (target ≤ 1.3×), "
-          f"factor + solve {t_lazy_full / t_hand_full:.2f}×")
+    print(
+        f"  lazylinops / hand-written: factored {t_lazy / t_hand:.2f}× (target ≤ 1.3×), "
+        f"factor + solve {t_lazy_full / t_hand_full:.2f}×"
+    )
 
 
 def main():

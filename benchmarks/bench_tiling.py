@@ -26,14 +26,17 @@ def dense(device):
     T = ll.distribute(A, ll.BatchSpec({"M": n // 4}))
     x = torch.randn(batch, n, device=device)
     sync = _sync(device)
-    times = measure({
-        "untiled: A(x)": lambda: (A(x), sync()),
-        "4 tiles (rows): T(x)": lambda: (T(x), sync()),
-        "untiled: A.H(y)": lambda: (A.H(x), sync()),
-        "4 tiles: T.H(y)": lambda: (T.H(x), sync()),
-    })
-    return report(f"Dense {n}×{n} float32, batch {batch}, {device}", times, "untiled: A(x)",
-                  {"4 tiles (rows): T(x)": 1.1})
+    times = measure(
+        {
+            "untiled: A(x)": lambda: (A(x), sync()),
+            "4 tiles (rows): T(x)": lambda: (T(x), sync()),
+            "untiled: A.H(y)": lambda: (A.H(x), sync()),
+            "4 tiles: T.H(y)": lambda: (T.H(x), sync()),
+        }
+    )
+    return report(
+        f"Dense {n}×{n} float32, batch {batch}, {device}", times, "untiled: A(x)", {"4 tiles (rows): T(x)": 1.1}
+    )
 
 
 def diag_fft(device):
@@ -45,18 +48,26 @@ def diag_fft(device):
     AN, TN = A.N, T.N
     x = torch.randn(images, n, n, dtype=c64, device=device)
     sync = _sync(device)
-    times = measure({
-        "untiled: A(x)": lambda: (A(x), sync()),
-        "4 tiles (images): T(x)": lambda: (T(x), sync()),
-        "untiled: A.H(y)": lambda: (A.H(x), sync()),
-        "4 tiles: T.H(y)": lambda: (T.H(x), sync()),
-        "untiled: A.N(x)": lambda: (AN(x), sync()),
-        "4 tiles: T.N(x)": lambda: (TN(x), sync()),
-    })
-    ratios = report(f"Diagonal·FFT on {images}×{n}×{n} complex64 images, {device}", times, "untiled: A(x)",
-                    {"4 tiles (images): T(x)": 1.1})
-    print(f"  adjoint ratio {times['4 tiles: T.H(y)'] / times['untiled: A.H(y)']:.2f}×, "
-          f"normal ratio {times['4 tiles: T.N(x)'] / times['untiled: A.N(x)']:.2f}×")
+    times = measure(
+        {
+            "untiled: A(x)": lambda: (A(x), sync()),
+            "4 tiles (images): T(x)": lambda: (T(x), sync()),
+            "untiled: A.H(y)": lambda: (A.H(x), sync()),
+            "4 tiles: T.H(y)": lambda: (T.H(x), sync()),
+            "untiled: A.N(x)": lambda: (AN(x), sync()),
+            "4 tiles: T.N(x)": lambda: (TN(x), sync()),
+        }
+    )
+    ratios = report(
+        f"Diagonal·FFT on {images}×{n}×{n} complex64 images, {device}",
+        times,
+        "untiled: A(x)",
+        {"4 tiles (images): T(x)": 1.1},
+    )
+    print(
+        f"  adjoint ratio {times['4 tiles: T.H(y)'] / times['untiled: A.H(y)']:.2f}×, "
+        f"normal ratio {times['4 tiles: T.N(x)'] / times['untiled: A.N(x)']:.2f}×"
+    )
     return ratios
 
 

@@ -6,7 +6,7 @@
 (torch.Size([16, 16]), 'Diagonal')
 """
 
-from . import testing
+from . import testing, tiling
 from .base import LinearOperator
 from .dims import Dim
 from .dispatch import get_densify, set_densify
@@ -31,10 +31,19 @@ from .operators.diagonal import Diagonal
 from .operators.fft import FFT
 from .operators.function import FromFunction
 from .operators.inverse import Inverse
+from .operators.kron import Kronecker
+from .operators.lowrank import LowRank, Woodbury
 from .operators.nufft import NUFFT, Interpolate, ToeplitzNormal
+from .operators.permutation import Permutation
+from .operators.reduce import Broadcast, SumReduce
 from .operators.reshape import Reshape
-from .rules import linalg as _linalg  # registers the torch.linalg rules (solve, inv, lstsq, norm)
-from .rules import torch_functions as _torch_functions  # registers the torch rules
+from .operators.select import Crop, Mask, Pad, Sample
+from .operators.sparse import Sparse
+from .operators.stack import Concat, Stack
+from .rules import linalg as _linalg  # noqa: F401  registers torch.linalg rules (solve, inv, lstsq, norm)
+from .rules import structure_functions as _structure_functions  # noqa: F401  cat/kron/block_diag/A[i:j]/logdet
+from .rules import torch_functions as _torch_functions  # noqa: F401  registers the core torch rules
+from .rules.woodbury import logdet, slogdet
 from .solvers import (
     ConvergenceWarning,
     SolveInfo,
@@ -49,35 +58,87 @@ from .solvers import (
     solve,
     split_bregman,
 )
-
-__all__ = ["ConvergenceWarning", "Inverse", "SolveInfo", "cgls", "eigsh", "fista", "inv", "lsqr", "lstsq",
-           "power_method", "regularized_lstsq", "solve", "split_bregman"]  # solvers; extended below
-from . import tiling
 from .tiling import BatchSpec, Tiled, distribute, materialize, split
 from .tiling.distributed import Sharded, shard
 
-__all__ = __all__ + ["BatchSpec", "Sharded", "Tiled", "distribute", "materialize", "shard", "split", "tiling"]
-
 __version__ = "0.1.0"
 
-__all__ = __all__ + [
-    "Adjoint", "Chain", "Conj", "ConvergenceError", "Dense", "DensifyError", "DensifyWarning", "DeviceError",
-    "Diagonal", "Dim", "Diverged", "DtypeError", "FFT", "Identity", "ImmutableError", "LinearOperator",
-    "NotConverged", "RealPart", "Reshape", "Scalar", "ShapeError", "Sum", "Zero", "get_densify", "set_densify",
+__all__ = [
+    # core
+    "LinearOperator",
+    "Dim",
+    "get_densify",
+    "set_densify",
     "testing",
-    "Convolve", "FirstDerivative", "FromFunction", "Gradient", "Interpolate", "Laplacian", "NUFFT",
-    "SecondDerivative", "ToDevice", "ToeplitzNormal",
+    "tiling",
+    # errors
+    "ConvergenceError",
+    "ConvergenceWarning",
+    "DensifyError",
+    "DensifyWarning",
+    "DeviceError",
+    "Diverged",
+    "DtypeError",
+    "ImmutableError",
+    "NotConverged",
+    "ShapeError",
+    # operators
+    "Adjoint",
+    "Broadcast",
+    "Chain",
+    "Concat",
+    "Conj",
+    "Convolve",
+    "Crop",
+    "Dense",
+    "Diagonal",
+    "FFT",
+    "FirstDerivative",
+    "FromFunction",
+    "Gradient",
+    "Identity",
+    "Interpolate",
+    "Inverse",
+    "Kronecker",
+    "Laplacian",
+    "LowRank",
+    "Mask",
+    "NUFFT",
+    "Pad",
+    "Permutation",
+    "RealPart",
+    "Reshape",
+    "Sample",
+    "Scalar",
+    "SecondDerivative",
+    "Sparse",
+    "Stack",
+    "Sum",
+    "SumReduce",
+    "ToDevice",
+    "ToeplitzNormal",
+    "Woodbury",
+    "Zero",
+    # solving
+    "SolveInfo",
+    "cgls",
+    "eigsh",
+    "fista",
+    "inv",
+    "logdet",
+    "lsqr",
+    "lstsq",
+    "power_method",
+    "regularized_lstsq",
+    "slogdet",
+    "solve",
+    "split_bregman",
+    # tiling
+    "BatchSpec",
+    "Sharded",
+    "Tiled",
+    "distribute",
+    "materialize",
+    "shard",
+    "split",
 ]
-
-from .operators.kron import Kronecker  # noqa: E402  structured catalog (Concat … Sparse)
-from .operators.lowrank import LowRank, Woodbury  # noqa: E402
-from .operators.permutation import Permutation  # noqa: E402
-from .operators.reduce import Broadcast, SumReduce  # noqa: E402
-from .operators.select import Crop, Mask, Pad, Sample  # noqa: E402
-from .operators.sparse import Sparse  # noqa: E402
-from .operators.stack import Concat, Stack  # noqa: E402
-from .rules import structure_functions as _structure_functions  # noqa: E402  cat/kron/block_diag/A[i:j]/logdet
-from .rules.woodbury import logdet, slogdet  # noqa: E402
-
-__all__ += ["Broadcast", "Concat", "Crop", "Kronecker", "LowRank", "Mask", "Pad", "Permutation", "Sample", "Sparse",
-            "Stack", "SumReduce", "Woodbury", "logdet", "slogdet"]

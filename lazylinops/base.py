@@ -79,9 +79,7 @@ def _is_op(x):
 
 def _rebuild(cls, state):
     """Make the wrapper for ``cls`` from a complete state dict (no ``__init__`` run)."""
-    obj = torch.Tensor._make_wrapper_subclass(
-        cls, state["_shape"], dtype=state["_dtype"], device=state["_device"]
-    )
+    obj = torch.Tensor._make_wrapper_subclass(cls, state["_shape"], dtype=state["_dtype"], device=state["_device"])
     obj.__dict__.update(state)
     obj.__dict__[_CACHE] = {}
     _set_fast(obj.__dict__)
@@ -103,6 +101,16 @@ def _rebuild_operator(cls, state):
     return _rebuild(cls, state)
 
 
+def _normalize_tags(tags):
+    """Sorted tags with their implications: pd ⇒ psd ⇒ hermitian."""
+    tags = set(tags)
+    if "pd" in tags:
+        tags.add("psd")
+    if "psd" in tags:
+        tags.add("hermitian")
+    return tuple(sorted(tags))
+
+
 class _FrozenOp(tuple):
     """A comparable description ``(cls, items)`` of a weightless operator (flatten context)."""
 
@@ -121,7 +129,17 @@ def _freeze(v):
 def _thaw(v):
     if isinstance(v, _FrozenOp):
         cls, items = v
-        return _rebuild(cls, {k: (type(c)(_thaw(e) for e in c) if isinstance(c, (tuple, list)) and not isinstance(c, _FrozenOp) else _thaw(c)) for k, c in items})
+        return _rebuild(
+            cls,
+            {
+                k: (
+                    type(c)(_thaw(e) for e in c)
+                    if isinstance(c, (tuple, list)) and not isinstance(c, _FrozenOp)
+                    else _thaw(c)
+                )
+                for k, c in items
+            },
+        )
     return v
 
 
@@ -143,9 +161,13 @@ class _OperatorMeta(torch._C._TensorMeta):
                 f"{cls.__name__}.__init__ must call super().__init__(ishape=..., oshape=..., "
                 "isize=..., osize=..., dtype=..., device=...)"
             )
-        obj = torch.Tensor._make_wrapper_subclass(
-            cls, state["_shape"], dtype=state["_dtype"], device=state["_device"]
-        )
+        shadowed = [k for k in state if k not in _META and k != _CACHE and hasattr(cls, k)]
+        if shadowed:
+            raise TypeError(
+                f"{cls.__name__}.__init__ stores attribute(s) {shadowed} that hide methods or properties of "
+                "LinearOperator/torch.Tensor (e.g. 'weights', 'inverse', 'T'); rename them"
+            )
+        obj = torch.Tensor._make_wrapper_subclass(cls, state["_shape"], dtype=state["_dtype"], device=state["_device"])
         obj.__dict__.update(state)
         state.clear()
         return obj
@@ -191,7 +213,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         d["_shape"] = torch.Size((prod(osize), prod(isize)))
         d["_dtype"] = check_dtype(dtype, type(self).__name__)
         d["_device"] = as_device(device)
-        d["_tags"] = tuple(sorted(set(tags)))
+        d["_tags"] = _normalize_tags(tags)
         d.setdefault(_CACHE, {})
         _set_fast(d)
 
@@ -302,9 +324,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     @property
     def requires_grad(self):
-        return any(w.requires_grad for w in self.weights().values()) or any(
-            c.requires_grad for c in self.children()
-        )
+        return any(w.requires_grad for w in self.weights().values()) or any(c.requires_grad for c in self.children())
 
     @requires_grad.setter
     def requires_grad(self, value):
@@ -559,7 +579,9 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         if nd == 1:
             if x.shape[0] != N:
                 raise self._matmul_error(x, "A @ x")
-            x = self._prepare(x.view(self._isize) if x.is_contiguous() else x.reshape(self._isize), self._isize, "A @ x")
+            x = self._prepare(
+                x.view(self._isize) if x.is_contiguous() else x.reshape(self._isize), self._isize, "A @ x"
+            )
             y = self._apply(x).reshape(M)
             return y.clone() if y is x else y
         if nd == 0 or x.shape[-2] != N:
@@ -613,20 +635,26 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return NotImplemented
 
     # ------------------------------------------------------------------ derived operators
+    _KEPT_TAGS = frozenset(("hermitian", "pd", "psd", "unitary"))
+
+    def _involution(self, key, build):
+        """``A.H`` / ``A.conj()``: built once, cached both ways (``A.H.H is A``), tags kept."""
+        cache = self.__dict__[_CACHE]
+        out = cache.get(key)
+        if out is None:
+            out = build()
+            kept = self._KEPT_TAGS.intersection(self._tags)
+            if kept and out is not self:
+                out = out._with_tags(*kept)  # Aᴴ and conj(A) are hermitian / pd / psd / unitary when A is
+            cache[key] = out
+            if out is not self:
+                out.__dict__[_CACHE][key] = self
+        return out
+
     @property
     def H(self):
         """The adjoint, lazy; ``A.H.H is A``."""
-        cache = self.__dict__[_CACHE]
-        adj = cache.get("H")
-        if adj is None:
-            adj = self._adjoint()
-            kept = {"hermitian", "pd", "psd", "unitary"} & set(self._tags)
-            if kept and adj is not self:
-                adj = adj._with_tags(*kept)  # Aᴴ is hermitian / pd / psd / unitary when A is
-            cache["H"] = adj
-            if adj is not self:
-                adj.__dict__[_CACHE]["H"] = self
-        return adj
+        return self._involution("H", self._adjoint)
 
     mH = H
 
@@ -640,14 +668,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     def conj(self):
         """Elementwise conjugate of the matrix (lazy); the operator itself if real."""
-        if not self._dtype.is_complex:
-            return self
-        cache = self.__dict__[_CACHE]
-        out = cache.get("conj")
-        if out is None:
-            out = cache["conj"] = self._conj()
-            out.__dict__[_CACHE]["conj"] = self
-        return out
+        return self._involution("conj", self._conj) if self._dtype.is_complex else self
 
     def _conj(self):
         from .operators.compose import Conj
@@ -683,14 +704,15 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         cache = self.__dict__[_CACHE]
         out = cache.get("N")
         if out is None:
-            out = cache["N"] = self._normal()._with_tags("hermitian", "psd")
+            out = cache["N"] = self._normal()._with_tags("psd")
         return out
 
     def _with_tags(self, *tags):
         """This operator, or a shallow copy carrying the extra structural tags."""
-        if set(tags) <= set(self._tags):
+        new = _normalize_tags((*self._tags, *tags))
+        if new == self._tags:
             return self
-        return _rebuild(type(self), {**self._state(), "_tags": tuple(sorted({*self._tags, *tags}))})
+        return _rebuild(type(self), {**self._state(), "_tags": new})
 
     def _normal(self):
         from .rules.normal import generic_normal
@@ -805,9 +827,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
                 tags.add(name)
             elif value is False:
                 tags.discard(name)
-        if pd:
-            tags.update(("hermitian", "psd"))
-        return _rebuild(type(self), {**self._state(), "_tags": tuple(sorted(tags))})
+        return _rebuild(type(self), {**self._state(), "_tags": _normalize_tags(tags)})
 
     # ------------------------------------------------------------------ display
     def __repr__(self, *, tensor_contents=None):

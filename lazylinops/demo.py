@@ -67,7 +67,8 @@ def main(n=256, n_dense=64):
     match = (B(xb).reshape(-1) - D @ xv).abs().max().item()
     print(
         f"\nat {n_dense}×{n_dense}: dense {D.shape[0]}×{D.shape[1]} matrix {_fmt_bytes(D.numel() * D.element_size())} "
-        f"vs weights {_fmt_bytes(weight_bytes(B))};\n  apply lazy {t_lazy * 1e3:.3f} ms vs dense {t_dense * 1e3:.3f} ms "
+        f"vs weights {_fmt_bytes(weight_bytes(B))};\n"
+        f"  apply lazy {t_lazy * 1e3:.3f} ms vs dense {t_dense * 1e3:.3f} ms "
         f"({t_dense / t_lazy:.0f}× faster), max difference {match:.1e}"
     )
 

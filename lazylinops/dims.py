@@ -34,9 +34,7 @@ def Dim(spec):
                     "pass a string like 'HW' or a tuple like ('H', 'W')"
                 )
         return names
-    raise ShapeError(
-        f"a named-dim spec must be a string or a tuple of strings, got {type(spec).__name__} {spec!r}"
-    )
+    raise ShapeError(f"a named-dim spec must be a string or a tuple of strings, got {type(spec).__name__} {spec!r}")
 
 
 def as_size(size, what="size"):

@@ -42,7 +42,9 @@ def dottest(A, *, rtol=None, generator=None, raise_error=True):
     rtol = _tol(dtype) if rtol is None else rtol
     ok = abs(complex(lhs) - complex(rhs)) <= rtol * max(scale, 1e-30)
     if not ok and raise_error:
-        raise AssertionError(f"dot test failed for {type(A).__name__}: ⟨Ax, y⟩ = {complex(lhs)} but ⟨x, Aᴴy⟩ = {complex(rhs)}")
+        raise AssertionError(
+            f"dot test failed for {type(A).__name__}: ⟨Ax, y⟩ = {complex(lhs)} but ⟨x, Aᴴy⟩ = {complex(rhs)}"
+        )
     return ok
 
 

@@ -375,3 +375,11 @@ def test_chain_joins_devices_through_todevice():
     with pytest.raises(ll.DeviceError, match="takes inputs on cpu"):
         ll.Chain(ll.Diagonal(torch.rand(3), "N"), ll.ToDevice("cpu", "cuda", (3,), "N"))  # no CUDA needed
     assert ll.Dense(torch.rand(3, 3)).rename(ishape="X", oshape="Y").plain
+
+
+def test_sum_of_nonsquare_operators_with_different_names():
+    A = ll.Dense(torch.rand(6, 4), ishape="N", oshape="M")
+    B = ll.Dense(torch.rand(6, 4))
+    torch.testing.assert_close((A + B).to_dense(), A.to_dense() + B.to_dense())
+    C = A.N + ll.Scalar(0.5, (4,))  # c·I takes the other term's names: no reshape, tags kept
+    assert type(C) is ll.Sum and "pd" in C.tags and C.ishape == ("N",)

@@ -24,7 +24,8 @@ def build():
     W = torch.randn(8, 6, generator=g, dtype=torch.float64)
     A = ll.Dense(W, ishape="N", oshape="M")  # split along M: disjoint output blocks (all_gather)
     B = ll.Dense(torch.randn(5, 6, generator=g, dtype=torch.float64), ishape="K", oshape="P") @ ll.Dense(
-        torch.randn(6, 6, generator=g, dtype=torch.float64), ishape="N", oshape="K")  # split along K: reduced
+        torch.randn(6, 6, generator=g, dtype=torch.float64), ishape="N", oshape="K"
+    )  # split along K: reduced
     x = torch.randn(3, 6, generator=g, dtype=torch.float64)
     y = torch.randn(3, 8, generator=g, dtype=torch.float64)
     b = torch.randn(6, generator=g, dtype=torch.float64)
@@ -64,8 +65,13 @@ def worker(rank, world, port, out):
 
     import torch.distributed as dist
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world,
-                            timeout=datetime.timedelta(seconds=TIMEOUT))
+    dist.init_process_group(
+        "gloo",
+        init_method=f"tcp://127.0.0.1:{port}",
+        rank=rank,
+        world_size=world,
+        timeout=datetime.timedelta(seconds=TIMEOUT),
+    )
     counts = {"all_gather": 0, "all_reduce": 0}
     for name in counts:
         original = getattr(dist, name)
@@ -101,15 +107,29 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
-                    reason="torch.distributed with gloo is not available")
+@pytest.mark.skipif(
+    not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
+    reason="torch.distributed with gloo is not available",
+)
 def test_two_gloo_ranks_match_single_process(tmp_path):
     port, world = free_port(), 2
-    env = {**os.environ, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "GLOO_SOCKET_IFNAME": "lo",
-           "OMP_NUM_THREADS": "1"}
+    env = {
+        **os.environ,
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "GLOO_SOCKET_IFNAME": "lo",
+        "OMP_NUM_THREADS": "1",
+    }
     outs = [tmp_path / f"rank{r}.pt" for r in range(world)]
-    procs = [subprocess.Popen([sys.executable, __file__, str(r), str(world), str(port), str(outs[r])], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for r in range(world)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, str(r), str(world), str(port), str(outs[r])],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for r in range(world)
+    ]
     logs = []
     try:
         for p in procs:
@@ -137,8 +157,12 @@ def test_two_gloo_ranks_match_single_process(tmp_path):
         assert r["per_apply"]["ANx"] == {"all_gather": 0, "all_reduce": 1}  # Σₖ Aₖᴴ Aₖ
         assert r["per_apply"]["solve"]["all_gather"] == 0 and r["per_apply"]["solve"]["all_reduce"] >= 1
     r0, r1 = (r["res"] for r in results)
-    assert all(torch.equal(r0[k] if not isinstance(r0[k], tuple) else r0[k][0],
-                           r1[k] if not isinstance(r1[k], tuple) else r1[k][0]) for k in r0), "ranks agree bitwise"
+    assert all(
+        torch.equal(
+            r0[k] if not isinstance(r0[k], tuple) else r0[k][0], r1[k] if not isinstance(r1[k], tuple) else r1[k][0]
+        )
+        for k in r0
+    ), "ranks agree bitwise"
 
 
 def test_shard_needs_a_process_group():

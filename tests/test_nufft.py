@@ -201,8 +201,9 @@ def test_interpolate_kb_partition_of_unity_and_split():
     y = I(torch.ones(2, 6, 5, dtype=F64))
     assert (y - 1).abs().max() < 1e-12
     D = I.to_dense()
-    assert (I._split({"K": slice(0, 5)}).to_dense() - D[[k for c in range(2) for k in range(c * 20, c * 20 + 5)]]
-            ).abs().max() < 1e-12
+    assert (
+        I._split({"K": slice(0, 5)}).to_dense() - D[[k for c in range(2) for k in range(c * 20, c * 20 + 5)]]
+    ).abs().max() < 1e-12
     with pytest.raises(ll.ShapeError, match="'H'"):
         I._split({"H": slice(0, 2)})
 

@@ -76,8 +76,12 @@ def test_structural_solves_count_no_matvecs(dtype):
     d = randn(4, 4, dtype=dtype, seed=1) + 3
     cdt = torch.complex128 if dtype in (torch.float64, torch.complex128) else torch.complex64
     F = ll.FFT((4, 4), "HW", dtype=cdt)
-    ops = [ll.Diagonal(d, "HW"), F, F @ ll.Diagonal(d, "HW"),
-           ll.Dense(randn(6, 6, dtype=dtype, seed=2) + 4 * torch.eye(6, dtype=dtype))]
+    ops = [
+        ll.Diagonal(d, "HW"),
+        F,
+        F @ ll.Diagonal(d, "HW"),
+        ll.Dense(randn(6, 6, dtype=dtype, seed=2) + 4 * torch.eye(6, dtype=dtype)),
+    ]
     for A in ops:
         x, info = ll.solve(A, randn(A.shape[0], dtype=dtype, seed=3), return_info=True)
         assert info.method == "structural" and info.matvecs == 0 and info.iterations == 0 and info.converged
@@ -96,7 +100,7 @@ def test_auto_method_choice():
     NB = B.N + 0.1 * ll.Identity((8,), "N", dtype=torch.complex128)
     x, info = ll.solve(NB, randn(8, dtype=torch.complex128, seed=7), return_info=True)
     assert info.method == "cg" and info.converged and info.matvecs == info.iterations
-    H = (B.N - 0.5 * ll.Identity((8,), "N", dtype=torch.complex128))
+    H = B.N - 0.5 * ll.Identity((8,), "N", dtype=torch.complex128)
     assert "hermitian" in H.tags and "pd" not in H.tags
     assert ll.solve(H, randn(8, dtype=torch.complex128, seed=8), return_info=True)[1].method == "minres"
     I8 = ll.Identity((8,), "N", dtype=torch.complex128)
@@ -176,8 +180,12 @@ def test_nan_and_singular_are_loud():
 def test_callback_and_progress_validation():
     A = ll.Dense(randn(6, 6, dtype=torch.float64, seed=19) + 3 * torch.eye(6, dtype=torch.float64))
     seen = []
-    ll.solve(A, randn(6, 2, dtype=torch.float64, seed=20), method="bicgstab",
-             callback=lambda it, x, r: seen.append((it, x.shape, r.shape)))
+    ll.solve(
+        A,
+        randn(6, 2, dtype=torch.float64, seed=20),
+        method="bicgstab",
+        callback=lambda it, x, r: seen.append((it, x.shape, r.shape)),
+    )
     assert seen and seen[0] == (1, torch.Size([6, 2]), torch.Size([2]))
     with pytest.raises(TypeError, match="progress"):
         ll.solve(A, torch.ones(6, dtype=torch.float64), progress="yes")

@@ -69,8 +69,7 @@ def test_lstsq_grad(dt):
     for method, damp in (("cgls", 0.0), ("lsqr", 0.3)):
         f = lambda W, b: ll.lstsq(ll.Dense(W), b, method=method, damp=damp, rtol=1e-13)  # noqa: B023
         assert torch.autograd.gradcheck(f, (W, b), eps=1e-6, atol=1e-6)
-    assert torch.autograd.gradgradcheck(lambda W, b: ll.lstsq(ll.Dense(W), b, rtol=1e-13), (W, b), eps=1e-6,
-                                        atol=1e-5)
+    assert torch.autograd.gradgradcheck(lambda W, b: ll.lstsq(ll.Dense(W), b, rtol=1e-13), (W, b), eps=1e-6, atol=1e-5)
 
 
 def test_backward_uses_one_adjoint_solve():

@@ -69,8 +69,16 @@ def test_cg_minres_bicgstab_gmres_iterates(dt, cond, k):
         ("cg", S, {"hermitian": True, "pd": True}, lambda: sla.cg(_np(S), _np(b), rtol=0, atol=0, maxiter=k)),
         # scipy's minres is real-only (it compares a complex ⟨r, r⟩ with 0): for complex data MINRES is
         # checked against scipy's GMRES, which minimises the same residual over the same Krylov space
-        ("minres", H, {"hermitian": True}, lambda: sla.minres(_np(H), _np(b), rtol=0, maxiter=k) if not dt.is_complex
-         else sla.gmres(_np(H), _np(b), rtol=0, atol=0, restart=k, maxiter=1)),
+        (
+            "minres",
+            H,
+            {"hermitian": True},
+            lambda: (
+                sla.minres(_np(H), _np(b), rtol=0, maxiter=k)
+                if not dt.is_complex
+                else sla.gmres(_np(H), _np(b), rtol=0, atol=0, restart=k, maxiter=1)
+            ),
+        ),
         ("bicgstab", G, None, lambda: sla.bicgstab(_np(G), _np(b), rtol=0, atol=0, maxiter=k)),
         ("gmres", G, None, lambda: sla.gmres(_np(G), _np(b), rtol=0, atol=0, restart=k, maxiter=1)),
     ]
@@ -86,10 +94,12 @@ def test_cg_minres_bicgstab_gmres_iterates(dt, cond, k):
 @pytest.mark.parametrize("cond", PROBLEMS.values(), ids=PROBLEMS.keys())
 def test_solvers_at_convergence(dt, cond):
     b = _rand((N, 2), dt, 8)
-    for method, W, tags in (("cg", spd(N, dt, cond), {"hermitian": True, "pd": True}),
-                            ("minres", herm_indefinite(N, dt, cond, 3), {"hermitian": True}),
-                            ("gmres", general(N, dt, cond, 5), None),
-                            ("bicgstab", general(N, dt, cond, 5), None)):
+    for method, W, tags in (
+        ("cg", spd(N, dt, cond), {"hermitian": True, "pd": True}),
+        ("minres", herm_indefinite(N, dt, cond, 3), {"hermitian": True}),
+        ("gmres", general(N, dt, cond, 5), None),
+        ("bicgstab", general(N, dt, cond, 5), None),
+    ):
         A = ll.Dense(W) if tags is None else ll.Dense(W).with_tags(**tags)
         kw = {"restart": N} if method == "gmres" else {}
         rtol = 1e-12 if cond < 1e3 else 1e-10  # the attainable true residual is about eps·cond
@@ -100,8 +110,15 @@ def test_solvers_at_convergence(dt, cond):
         assert (r <= rtol * torch.linalg.vector_norm(b, dim=0) + floor).all(), method
         expected = torch.linalg.solve(W, b)
         assert ((x - expected).abs().max() / expected.abs().max()) < rtol * cond * 10, method
-        col = sla.cg if method == "cg" else sla.minres if method == "minres" and not dt.is_complex else \
-            sla.gmres if method in ("gmres", "minres") else sla.bicgstab
+        col = (
+            sla.cg
+            if method == "cg"
+            else sla.minres
+            if method == "minres" and not dt.is_complex
+            else sla.gmres
+            if method in ("gmres", "minres")
+            else sla.bicgstab
+        )
         kw = {"restart": N} if col is sla.gmres else {}
         xs, flag = col(_np(W), _np(b[:, 0]), rtol=rtol, maxiter=50 * N, **kw)
         xs = torch.from_numpy(xs)
@@ -119,8 +136,9 @@ def test_lsqr_cgls_vs_scipy(dt, cond, damp):
     for k in (1, 3):
         xs = torch.from_numpy(sla.lsqr(_np(W), _np(b), damp=damp, atol=0, btol=0, conlim=0, iter_lim=k)[0])
         for method in ("lsqr", "cgls"):
-            x, info = ll.lstsq(ll.Dense(W), b, damp=damp, method=method, maxiter=k, rtol=0.0, on_failure="ignore",
-                               return_info=True)
+            x, info = ll.lstsq(
+                ll.Dense(W), b, damp=damp, method=method, maxiter=k, rtol=0.0, on_failure="ignore", return_info=True
+            )
             assert info.iterations == k
             err = (x - xs).abs().max() / xs.abs().max()
             assert err < 1e-8, f"{method} k={k}: {err:.2e}"
@@ -140,8 +158,14 @@ def test_cg_one_matvec_per_iteration():
 
     class Counting(ll.LinearOperator):
         def __init__(self, W):
-            super().__init__(ishape="N", oshape="N", isize=(W.shape[0],), osize=(W.shape[0],), dtype=W.dtype,
-                             tags=("hermitian", "pd", "psd"))
+            super().__init__(
+                ishape="N",
+                oshape="N",
+                isize=(W.shape[0],),
+                osize=(W.shape[0],),
+                dtype=W.dtype,
+                tags=("hermitian", "pd", "psd"),
+            )
             self.W = W
 
         def _apply(self, x):
@@ -156,8 +180,9 @@ def test_cg_one_matvec_per_iteration():
     assert info.method == "cg" and info.converged
     assert len(calls) == info.iterations == info.matvecs
     calls.clear()
-    x, info = ll.solve(Counting(W), _rand((30,), torch.float64, 2), x0=torch.ones(30, dtype=torch.float64),
-                       return_info=True)
+    x, info = ll.solve(
+        Counting(W), _rand((30,), torch.float64, 2), x0=torch.ones(30, dtype=torch.float64), return_info=True
+    )
     assert len(calls) == info.matvecs == info.iterations + 1  # + the initial residual b − A x0
 
 

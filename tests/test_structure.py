@@ -126,9 +126,11 @@ def test_woodbury_inverse_matches_dense(dt):
 
 def test_woodbury_variants_scalar_identity_and_two_lowranks():
     U, V = randn(6, 2, dtype=C128, seed=25), randn(6, 1, dtype=C128, seed=26)
-    for A in (ll.Scalar(2.0, (6,), dtype=C128) + ll.LowRank(U),
-              ll.Identity((6,), dtype=C128) + ll.LowRank(U) + ll.LowRank(V, randn(6, 1, dtype=C128, seed=27)),
-              ll.LowRank(U) * 0.5 + ll.Diagonal(randn(6, dtype=C128, seed=28) + 3)):
+    for A in (
+        ll.Scalar(2.0, (6,), dtype=C128) + ll.LowRank(U),
+        ll.Identity((6,), dtype=C128) + ll.LowRank(U) + ll.LowRank(V, randn(6, 1, dtype=C128, seed=27)),
+        ll.LowRank(U) * 0.5 + ll.Diagonal(randn(6, dtype=C128, seed=28) + 3),
+    ):
         W = A._inverse()
         assert type(W) is ll.Woodbury, type(A.ops[0])
         close(W.to_dense(), torch.linalg.inv(A.to_dense()))
@@ -167,9 +169,13 @@ def test_logdet_matches_slogdet(dt):
     s3, l3 = torch.linalg.slogdet(A)
     close(l3, logabs)
     close(torch.det(A), torch.linalg.det(A.to_dense()))
-    for B in (ll.Diagonal(randn(4, dtype=dtype, seed=36) + 3), ll.Scalar(2.5, (3,), dtype=dtype),
-              ll.Identity((3,), dtype=dtype), ll.Kronecker(ll.Diagonal(randn(2, dtype=dtype, seed=37) + 3), A),
-              ll.Permutation(torch.tensor([1, 0, 2]), dtype=dtype)):
+    for B in (
+        ll.Diagonal(randn(4, dtype=dtype, seed=36) + 3),
+        ll.Scalar(2.5, (3,), dtype=dtype),
+        ll.Identity((3,), dtype=dtype),
+        ll.Kronecker(ll.Diagonal(randn(2, dtype=dtype, seed=37) + 3), A),
+        ll.Permutation(torch.tensor([1, 0, 2]), dtype=dtype),
+    ):
         s, l = torch.linalg.slogdet(B.to_dense())
         s2, l2 = ll.slogdet(B)
         close(s2, s)
@@ -211,8 +217,16 @@ def test_block_diagonal_concat_inverse_normal_diagonal():
     close(BD.diagonal(), dense.diagonal())
 
 
-@pytest.mark.parametrize("key", [(slice(1, 4), slice(2, 6)), (slice(0, 6), slice(1, 2)), (slice(3, None),),
-                                 (slice(None), slice(None, 3)), (slice(2, 4), slice(None))])
+@pytest.mark.parametrize(
+    "key",
+    [
+        (slice(1, 4), slice(2, 6)),
+        (slice(0, 6), slice(1, 2)),
+        (slice(3, None),),
+        (slice(None), slice(None, 3)),
+        (slice(2, 4), slice(None)),
+    ],
+)
 def test_slicing_is_lazy_and_equals_dense(key):
     A = ll.Dense(randn(6, 7, dtype=C128, seed=46))
     K = ll.Kronecker(ll.Dense(randn(3, 2, dtype=C128, seed=47)), ll.Dense(randn(2, 4, dtype=C128, seed=48)))
@@ -232,9 +246,11 @@ def test_slicing_whole_rows_uses_split_and_other_indexing_densifies():
 
 
 def test_diagonal_and_trace_structured():
-    for A in (ll.LowRank(randn(4, 2, dtype=C128, seed=52), randn(4, 2, dtype=C128, seed=53)),
-              ll.Permutation(torch.tensor([0, 2, 1, 3]), dtype=C128),
-              ll.Kronecker(ll.LowRank(randn(2, 1, dtype=C128, seed=54)), ll.Permutation(torch.tensor([1, 0]), dtype=C128))):
+    for A in (
+        ll.LowRank(randn(4, 2, dtype=C128, seed=52), randn(4, 2, dtype=C128, seed=53)),
+        ll.Permutation(torch.tensor([0, 2, 1, 3]), dtype=C128),
+        ll.Kronecker(ll.LowRank(randn(2, 1, dtype=C128, seed=54)), ll.Permutation(torch.tensor([1, 0]), dtype=C128)),
+    ):
         close(A.diagonal(), A.to_dense().diagonal())
         close(torch.trace(A), torch.trace(A.to_dense()))
 
@@ -244,8 +260,11 @@ def test_lowrank_rules():
     U, V = randn(5, 2, dtype=C128, seed=55), randn(4, 2, dtype=C128, seed=56)
     L = ll.LowRank(U, V)
     D = ll.Diagonal(randn(5, dtype=C128, seed=57), L.oshape)
-    for op, ref in ((2 * L, 2 * L.to_dense()), (D @ L, D.to_dense() @ L.to_dense()),
-                    (L @ L.H, L.to_dense() @ L.to_dense().mH)):
+    for op, ref in (
+        (2 * L, 2 * L.to_dense()),
+        (D @ L, D.to_dense() @ L.to_dense()),
+        (L @ L.H, L.to_dense() @ L.to_dense().mH),
+    ):
         assert type(op) is ll.LowRank
         close(op.to_dense(), ref)
     assert type(L.N) is ll.LowRank

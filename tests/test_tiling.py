@@ -208,8 +208,9 @@ def test_nested_specs_and_materialize(monkeypatch):
     expected = A.to_dense()
     checked = []
     original = dispatch.check_densify_limit
-    monkeypatch.setattr(dispatch, "check_densify_limit",
-                        lambda op, what: (checked.append(op.shape), original(op, what)))
+    monkeypatch.setattr(
+        dispatch, "check_densify_limit", lambda op, what: (checked.append(op.shape), original(op, what))
+    )
     dense = ll.materialize(A, specs)
     close(dense, expected, torch.float64, "materialize")
     # only the result itself is as large as A; every other dense block is at most one (outer) tile

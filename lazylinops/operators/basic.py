@@ -19,8 +19,15 @@ class Identity(LinearOperator):
     """
 
     def __init__(self, size, ioshape=None, dtype=None, device=None):
-        super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=dtype, device=device,
-                         tags=("hermitian", "pd", "unitary"))
+        super().__init__(
+            ishape=ioshape,
+            oshape=ioshape,
+            isize=size,
+            osize=size,
+            dtype=dtype,
+            device=device,
+            tags=("hermitian", "pd", "unitary"),
+        )
 
     def _apply(self, x):
         return x
@@ -67,8 +74,15 @@ class Zero(LinearOperator):
     """
 
     def __init__(self, isize, osize, ishape=None, oshape=None, dtype=None, device=None):
-        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=dtype, device=device,
-                         tags=("hermitian",) if tuple(isize) == tuple(osize) else ())
+        super().__init__(
+            ishape=ishape,
+            oshape=oshape,
+            isize=isize,
+            osize=osize,
+            dtype=dtype,
+            device=device,
+            tags=("hermitian",) if tuple(isize) == tuple(osize) else (),
+        )
 
     def _apply(self, x):
         n = len(self.isize)
@@ -151,8 +165,9 @@ class Scalar(LinearOperator):
     def __init__(self, value, size, ioshape=None, dtype=None, device=None):
         w = scalar_weight(value, dtype, device)
         tags = value_tags(w)  # c real → hermitian; c > 0 → positive definite
-        super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=w.dtype, device=w.device,
-                         tags=tags)
+        super().__init__(
+            ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=w.dtype, device=w.device, tags=tags
+        )
         self.weight = w
 
     def _apply(self, x):

@@ -1,6 +1,5 @@
 """Combinators: ``Chain`` (composition), ``Sum``, and the lazy ``Adjoint``/``Conj``/``RealPart`` nodes."""
 
-
 from ..base import LinearOperator, complex_dtype, promote, real_dtype
 from ..dims import fmt_names
 from ..errors import DeviceError, ShapeError
@@ -49,7 +48,8 @@ class Chain(LinearOperator):
             if left.ishape != right.oshape or left.isize != right.osize:
                 raise ShapeError(
                     f"Chain: cannot compose {describe(left)} after {describe(right)}: the input "
-                    f"{fmt_names(left.ishape, left.isize)} must equal the output {fmt_names(right.oshape, right.osize)}; "
+                    f"{fmt_names(left.ishape, left.isize)} must equal the output "
+                    f"{fmt_names(right.oshape, right.osize)}; "
                     "use A @ B (joins differing names with a Reshape), ll.Reshape, or .rename()"
                 )
             if left.idevice != right.odevice and "meta" not in (left.idevice.type, right.odevice.type):
@@ -58,8 +58,14 @@ class Chain(LinearOperator):
                     f"outputs on {right.odevice}; move one with .to(device) (or put ll.ToDevice between them)"
                 )
         first, last = flat[0], flat[-1]
-        super().__init__(ishape=last.ishape, oshape=first.oshape, isize=last.isize, osize=first.osize,
-                         dtype=_promote_all(flat), device=last.idevice)
+        super().__init__(
+            ishape=last.ishape,
+            oshape=first.oshape,
+            isize=last.isize,
+            osize=first.osize,
+            dtype=_promote_all(flat),
+            device=last.idevice,
+        )
         self.ops = tuple(flat)
 
     odevice = property(lambda self: self.ops[0].odevice)
@@ -137,15 +143,27 @@ class Sum(LinearOperator):
             flat.extend(op.ops if type(op) is Sum else (op,))
         first = flat[0]
         for op in flat[1:]:
-            if op.ishape != first.ishape or op.oshape != first.oshape or op.isize != first.isize or op.osize != first.osize:
+            if (
+                op.ishape != first.ishape
+                or op.oshape != first.oshape
+                or op.isize != first.isize
+                or op.osize != first.osize
+            ):
                 raise ShapeError(
                     f"Sum: {describe(op)} does not match {describe(first)}; all terms need the same named "
                     "shapes — use A + B (joins differing names with a Reshape) or .rename()"
                 )
             if op.device != first.device:
                 raise DeviceError(f"Sum: terms on {first.device} and {op.device}; move them to one device with .to()")
-        super().__init__(ishape=first.ishape, oshape=first.oshape, isize=first.isize, osize=first.osize,
-                         dtype=_promote_all(flat), device=first.device, tags=_sum_tags(flat))
+        super().__init__(
+            ishape=first.ishape,
+            oshape=first.oshape,
+            isize=first.isize,
+            osize=first.osize,
+            dtype=_promote_all(flat),
+            device=first.device,
+            tags=_sum_tags(flat),
+        )
         self.ops = tuple(flat)
 
     def _apply(self, x):
@@ -207,8 +225,15 @@ class Adjoint(LinearOperator):
     """The lazy adjoint ``Aᴴ`` of an operator without a structural one."""
 
     def __init__(self, op):
-        super().__init__(ishape=op.oshape, oshape=op.ishape, isize=op.osize, osize=op.isize, dtype=op.dtype,
-                         device=op.odevice, tags=op.tags)
+        super().__init__(
+            ishape=op.oshape,
+            oshape=op.ishape,
+            isize=op.osize,
+            osize=op.isize,
+            dtype=op.dtype,
+            device=op.odevice,
+            tags=op.tags,
+        )
         self.op = op
 
     odevice = property(lambda self: self.op.idevice)
@@ -255,8 +280,15 @@ class Conj(LinearOperator):
     """The lazy elementwise conjugate ``conj(A)``: ``conj(A) x = conj(A conj(x))``."""
 
     def __init__(self, op):
-        super().__init__(ishape=op.ishape, oshape=op.oshape, isize=op.isize, osize=op.osize, dtype=op.dtype,
-                         device=op.device, tags=op.tags)
+        super().__init__(
+            ishape=op.ishape,
+            oshape=op.oshape,
+            isize=op.isize,
+            osize=op.osize,
+            dtype=op.dtype,
+            device=op.device,
+            tags=op.tags,
+        )
         self.op = op
 
     odevice = property(lambda self: self.op.odevice)
@@ -300,8 +332,14 @@ class RealPart(LinearOperator):
     def __init__(self, op, dtype=None):
         if not op.dtype.is_complex:
             raise ValueError(f"RealPart: operator must be complex, got {op.dtype}")
-        super().__init__(ishape=op.ishape, oshape=op.oshape, isize=op.isize, osize=op.osize,
-                         dtype=real_dtype(op.dtype) if dtype is None else dtype, device=op.device)
+        super().__init__(
+            ishape=op.ishape,
+            oshape=op.oshape,
+            isize=op.isize,
+            osize=op.osize,
+            dtype=real_dtype(op.dtype) if dtype is None else dtype,
+            device=op.device,
+        )
         self.op = op
 
     odevice = property(lambda self: self.op.odevice)

@@ -57,9 +57,7 @@ class Convolve(LinearOperator):
             dims = Dim(dim)
             unknown = [d for d in dims if d not in names]
             if unknown or len(dims) != k or len(set(dims)) != k:
-                raise ShapeError(
-                    f"Convolve: dim {dims} must name {k} distinct dims (one per kernel dim) among {names}"
-                )
+                raise ShapeError(f"Convolve: dim {dims} must name {k} distinct dims (one per kernel dim) among {names}")
             axes = tuple(names.index(d) for d in dims)
         offsets = (offset,) * k if isinstance(offset, int) and not isinstance(offset, bool) else tuple(offset)
         if len(offsets) != k or any(isinstance(o, bool) or not isinstance(o, int) for o in offsets):
@@ -95,7 +93,7 @@ class Convolve(LinearOperator):
         xm, src, dst = self._front(x)
         k = h.dim()
         shape = xm.shape
-        n = shape[len(shape) - k:]
+        n = shape[len(shape) - k :]
         if self._use_fft():
             y = self._fft_conv(xm, h, n, adjoint)
         else:
@@ -138,8 +136,14 @@ class Convolve(LinearOperator):
 
     def _new(self, kernel, offset=None, size=None):
         dims = tuple(self.ishape[a] for a in self.axes)
-        return Convolve(kernel, self.isize if size is None else size, self.ishape, dims,
-                        self.offset if offset is None else offset, method=self.method)
+        return Convolve(
+            kernel,
+            self.isize if size is None else size,
+            self.ishape,
+            dims,
+            self.offset if offset is None else offset,
+            method=self.method,
+        )
 
     def _adjoint(self):
         # (h ∗ ·)ᴴ = conj(flip(h)) ∗ · with centre nh − 1 − offset (a correlation)

@@ -86,9 +86,13 @@ class Dense(LinearOperator):
             plain = False
         elif weightshape is None:
             plain = True
-            no, ni = (1, 1) if oshape is None and ishape is None else (
-                len(oshape) if oshape is not None else weight.dim() - len(ishape),
-                len(ishape) if ishape is not None else weight.dim() - len(oshape),
+            no, ni = (
+                (1, 1)
+                if oshape is None and ishape is None
+                else (
+                    len(oshape) if oshape is not None else weight.dim() - len(ishape),
+                    len(ishape) if ishape is not None else weight.dim() - len(oshape),
+                )
             )
             if weight.dim() != no + ni or no < 0 or ni < 0:
                 raise ShapeError(
@@ -103,7 +107,9 @@ class Dense(LinearOperator):
             plain = False
             check_names(weightshape, weight.shape, "weightshape")
             if ishape is None or oshape is None:
-                raise ShapeError("Dense: with weightshape, give both ishape and oshape (the einsum's input and output names)")
+                raise ShapeError(
+                    "Dense: with weightshape, give both ishape and oshape (the einsum's input and output names)"
+                )
             sizes = dict(zip(weightshape, weight.shape))
             missing = [n for n in (*ishape, *oshape) if n not in sizes]
             if missing:
@@ -113,8 +119,9 @@ class Dense(LinearOperator):
                 )
             wlab, ilab, olab = weightshape, ishape, oshape
             isize, osize = [sizes[n] for n in ishape], [sizes[n] for n in oshape]
-        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=weight.dtype,
-                         device=weight.device)
+        super().__init__(
+            ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=weight.dtype, device=weight.device
+        )
         self.weight = weight
         self.labels = (tuple(wlab), tuple(ilab), tuple(olab))
         self.plain = plain
@@ -153,8 +160,9 @@ class Dense(LinearOperator):
     def _adjoint(self):
         if self.plain:
             M, N = self.shape
-            return Dense(self._matrix(self.dtype).mH.reshape(*self.isize, *self.osize), ishape=self.oshape,
-                         oshape=self.ishape)
+            return Dense(
+                self._matrix(self.dtype).mH.reshape(*self.isize, *self.osize), ishape=self.oshape, oshape=self.ishape
+            )
         wlab, ilab, olab = self.labels
         return Dense(self.weight.conj(), ishape=self.oshape, oshape=self.ishape, _labels=(wlab, olab, ilab))
 
@@ -185,8 +193,12 @@ class Dense(LinearOperator):
         sizes.update({prime[c]: sizes[c] for c in contracted})
         sizes.update({wprime[c]: sizes[c] for c in only_w})
         letters = {l: _LETTERS[i] for i, l in enumerate(dict.fromkeys((*left, *right, *glab)))}
-        eq = "".join(letters[l] for l in left) + "," + "".join(letters[l] for l in right) + "->" + "".join(
-            letters[l] for l in glab
+        eq = (
+            "".join(letters[l] for l in left)
+            + ","
+            + "".join(letters[l] for l in right)
+            + "->"
+            + "".join(letters[l] for l in glab)
         )
         G = torch.einsum(eq, self.weight.conj(), self.weight)
         new_ilab = tuple(prime.get(l, l) for l in ilab)
@@ -261,8 +273,15 @@ class DenseInverse(LinearOperator):
 
     def __init__(self, op):
         tags = [t for t in ("hermitian", "pd", "psd") if t in op.tags]
-        super().__init__(ishape=op.oshape, oshape=op.ishape, isize=op.osize, osize=op.isize, dtype=op.dtype,
-                         device=op.device, tags=tags)
+        super().__init__(
+            ishape=op.oshape,
+            oshape=op.ishape,
+            isize=op.osize,
+            osize=op.isize,
+            dtype=op.dtype,
+            device=op.device,
+            tags=tags,
+        )
         self.op = op
 
     def _factor(self, dtype):
@@ -280,7 +299,11 @@ class DenseInverse(LinearOperator):
             LU, piv, info = torch.linalg.lu_factor_ex(W)
             fac = (LU, piv)
         if int(info) != 0:
-            what = "not positive definite (Cholesky failed), though tagged pd" if chol else "singular (LU found a zero pivot)"
+            what = (
+                "not positive definite (Cholesky failed), though tagged pd"
+                if chol
+                else "singular (LU found a zero pivot)"
+            )
             raise torch.linalg.LinAlgError(
                 f"Dense {tuple(op.shape)} is {what}; the system has no unique solution — check the matrix"
                 + (", drop the pd tag" if chol else ", or use ll.lstsq for a least-squares solution")

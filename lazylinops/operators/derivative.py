@@ -25,8 +25,12 @@ _FIRST = {
 }
 _FIRST_EDGE = {
     3: [(0, 1, {0: -1.0, 1: 1.0}), (-1, None, {-1: -1.0, 0: 1.0})],
-    5: [(0, 1, {0: -1.0, 1: 1.0}), (1, 2, {-1: -0.5, 1: 0.5}), (-2, -1, {-1: -0.5, 1: 0.5}),
-        (-1, None, {-1: -1.0, 0: 1.0})],
+    5: [
+        (0, 1, {0: -1.0, 1: 1.0}),
+        (1, 2, {-1: -0.5, 1: 0.5}),
+        (-2, -1, {-1: -0.5, 1: 0.5}),
+        (-1, None, {-1: -1.0, 0: 1.0}),
+    ],
 }
 # PyLops 2.8 SecondDerivative (before division by the squared sampling step)
 _SECOND = {
@@ -90,7 +94,7 @@ def stencil_apply(x, segments, n, scale):
             pieces.append(x.new_zeros(*x.shape[:-1], r0 - row))
         term = None
         for off, c in coeffs.items():
-            t = x[..., r0 + off: r1 + off] * (c * scale)
+            t = x[..., r0 + off : r1 + off] * (c * scale)
             term = t if term is None else term + t
         pieces.append(term)
         row = r1
@@ -180,8 +184,14 @@ class _Derivative(LinearOperator):
         size = as_size(size)
         names = _names(size, ioshape)
         dtype = None if dtype is None else check_dtype(dtype, who)
-        super().__init__(ishape=names, oshape=names if oshape is None else oshape, isize=size,
-                         osize=size if osize is None else osize, dtype=dtype, device=device)
+        super().__init__(
+            ishape=names,
+            oshape=names if oshape is None else oshape,
+            isize=size,
+            osize=size if osize is None else osize,
+            dtype=dtype,
+            device=device,
+        )
         return size, names
 
     def _conj(self):
@@ -208,8 +218,19 @@ class FirstDerivative(_Derivative):
     Dense equivalent: ``pylops.FirstDerivative(dims, axis, sampling, kind, edge, order).todense()``.
     """
 
-    def __init__(self, size, ioshape=None, dim=None, sampling=1.0, kind="centered", edge=False, order=3, *,
-                 dtype=None, device=None):
+    def __init__(
+        self,
+        size,
+        ioshape=None,
+        dim=None,
+        sampling=1.0,
+        kind="centered",
+        edge=False,
+        order=3,
+        *,
+        dtype=None,
+        device=None,
+    ):
         who = "FirstDerivative"
         _check_kind(kind, who)
         if order not in (3, 5):
@@ -218,8 +239,9 @@ class FirstDerivative(_Derivative):
         self.axis = _axis(names, dim, who)
         self.sampling = _check_sampling(sampling, who)
         self.kind, self.edge, self.order = kind, bool(edge), int(order)
-        self.segments = resolve_segments(first_stencil(kind, self.order, self.edge), size[self.axis], who,
-                                         names[self.axis])
+        self.segments = resolve_segments(
+            first_stencil(kind, self.order, self.edge), size[self.axis], who, names[self.axis]
+        )
 
     def _apply(self, x):
         n = self.isize[self.axis]
@@ -230,9 +252,21 @@ class FirstDerivative(_Derivative):
         return _along(y, self.axis, len(self.isize), stencil_adjoint, self.segments, n, 1 / self.sampling)
 
     def _split(self, tile):
-        return _split_other_dims(self, tile, (self.axis,), lambda size: FirstDerivative(
-            size, self.ishape, self.ishape[self.axis], self.sampling, self.kind, self.edge, self.order,
-            **self._params()))
+        return _split_other_dims(
+            self,
+            tile,
+            (self.axis,),
+            lambda size: FirstDerivative(
+                size,
+                self.ishape,
+                self.ishape[self.axis],
+                self.sampling,
+                self.kind,
+                self.edge,
+                self.order,
+                **self._params(),
+            ),
+        )
 
     def _repr_extra(self):
         order = f" order={self.order}" if self.kind == "centered" else ""
@@ -256,8 +290,9 @@ class SecondDerivative(_Derivative):
     Dense equivalent: ``pylops.SecondDerivative(dims, axis, sampling, kind, edge).todense()``.
     """
 
-    def __init__(self, size, ioshape=None, dim=None, sampling=1.0, kind="centered", edge=False, *, dtype=None,
-                 device=None):
+    def __init__(
+        self, size, ioshape=None, dim=None, sampling=1.0, kind="centered", edge=False, *, dtype=None, device=None
+    ):
         who = "SecondDerivative"
         _check_kind(kind, who)
         size, names = self._init(size, ioshape, dtype, device, who)
@@ -278,8 +313,14 @@ class SecondDerivative(_Derivative):
         return _along(y, self.axis, len(self.isize), stencil_adjoint, self.segments, n, self._scale())
 
     def _split(self, tile):
-        return _split_other_dims(self, tile, (self.axis,), lambda size: SecondDerivative(
-            size, self.ishape, self.ishape[self.axis], self.sampling, self.kind, self.edge, **self._params()))
+        return _split_other_dims(
+            self,
+            tile,
+            (self.axis,),
+            lambda size: SecondDerivative(
+                size, self.ishape, self.ishape[self.axis], self.sampling, self.kind, self.edge, **self._params()
+            ),
+        )
 
     def _repr_extra(self):
         return f"d²/d{self.ishape[self.axis]}² {self.kind}" + (" edge" if self.edge else "")
@@ -302,8 +343,19 @@ class Laplacian(_Derivative):
     Dense equivalent: ``pylops.Laplacian(dims, axes, weights, sampling, edge, kind).todense()``.
     """
 
-    def __init__(self, size, ioshape=None, dims=None, weights=None, sampling=None, edge=False, kind="centered", *,
-                 dtype=None, device=None):
+    def __init__(
+        self,
+        size,
+        ioshape=None,
+        dims=None,
+        weights=None,
+        sampling=None,
+        edge=False,
+        kind="centered",
+        *,
+        dtype=None,
+        device=None,
+    ):
         who = "Laplacian"
         _check_kind(kind, who)
         size, names = self._init(size, ioshape, dtype, device, who)
@@ -312,8 +364,9 @@ class Laplacian(_Derivative):
         self.dim_weights = tuple(float(w) for w in _per_axis(weights, n, 1.0, who, "weights"))
         self.sampling = tuple(_check_sampling(s, who) for s in _per_axis(sampling, n, 1.0, who, "sampling"))
         self.kind, self.edge = kind, bool(edge)
-        self.segments = tuple(resolve_segments(second_stencil(kind, self.edge), size[a], who, names[a])
-                              for a in self.axes)
+        self.segments = tuple(
+            resolve_segments(second_stencil(kind, self.edge), size[a], who, names[a]) for a in self.axes
+        )
 
     def _terms(self, x, fn):
         nd = len(self.isize)
@@ -331,8 +384,14 @@ class Laplacian(_Derivative):
 
     def _split(self, tile):
         dims = tuple(self.ishape[a] for a in self.axes)
-        return _split_other_dims(self, tile, self.axes, lambda size: Laplacian(
-            size, self.ishape, dims, self.dim_weights, self.sampling, self.edge, self.kind, **self._params()))
+        return _split_other_dims(
+            self,
+            tile,
+            self.axes,
+            lambda size: Laplacian(
+                size, self.ishape, dims, self.dim_weights, self.sampling, self.edge, self.kind, **self._params()
+            ),
+        )
 
     def _repr_extra(self):
         dims = " ".join(self.ishape[a] for a in self.axes)
@@ -355,8 +414,19 @@ class Gradient(_Derivative):
     Dense equivalent: ``pylops.Gradient(dims, sampling, edge, kind).todense()``.
     """
 
-    def __init__(self, size, ioshape=None, dims=None, sampling=None, edge=False, kind="centered", *, gdim="G",
-                 dtype=None, device=None):
+    def __init__(
+        self,
+        size,
+        ioshape=None,
+        dims=None,
+        sampling=None,
+        edge=False,
+        kind="centered",
+        *,
+        gdim="G",
+        dtype=None,
+        device=None,
+    ):
         who = "Gradient"
         _check_kind(kind, who)
         size = as_size(size)
@@ -365,18 +435,25 @@ class Gradient(_Derivative):
         gname = Dim(gdim)
         if len(gname) != 1 or gname[0] in names:
             raise ShapeError(f"Gradient: gdim {gdim!r} must be one new dim name not in {names}; pass gdim='…'")
-        super().__init__(ishape=names, oshape=(gname[0], *names), isize=size, osize=(len(axes), *size),
-                         dtype=None if dtype is None else check_dtype(dtype, who), device=device)
+        super().__init__(
+            ishape=names,
+            oshape=(gname[0], *names),
+            isize=size,
+            osize=(len(axes), *size),
+            dtype=None if dtype is None else check_dtype(dtype, who),
+            device=device,
+        )
         self.axes = axes
         self.sampling = tuple(_check_sampling(s, who) for s in _per_axis(sampling, len(axes), 1.0, who, "sampling"))
         self.kind, self.edge = kind, bool(edge)
-        self.segments = tuple(resolve_segments(first_stencil(kind, 3, self.edge), size[a], who, names[a])
-                              for a in axes)
+        self.segments = tuple(resolve_segments(first_stencil(kind, 3, self.edge), size[a], who, names[a]) for a in axes)
 
     def _apply(self, x):
         nd = len(self.isize)
-        outs = [_along(x, a, nd, stencil_apply, seg, self.isize[a], 1 / s)
-                for a, seg, s in zip(self.axes, self.segments, self.sampling)]
+        outs = [
+            _along(x, a, nd, stencil_apply, seg, self.isize[a], 1 / s)
+            for a, seg, s in zip(self.axes, self.segments, self.sampling)
+        ]
         return torch.stack(outs, dim=-nd - 1)
 
     def _apply_adjoint(self, y):
@@ -397,8 +474,14 @@ class Gradient(_Derivative):
             if not dims:
                 raise ShapeError(f"Gradient: the tile selects no direction along {g!r}")
         rest = {k: v for k, v in tile.items() if k != g}
-        return _split_other_dims(self, rest, self.axes, lambda size: Gradient(
-            size, self.ishape, tuple(dims), tuple(sampling), self.edge, self.kind, gdim=g, **self._params()))
+        return _split_other_dims(
+            self,
+            rest,
+            self.axes,
+            lambda size: Gradient(
+                size, self.ishape, tuple(dims), tuple(sampling), self.edge, self.kind, gdim=g, **self._params()
+            ),
+        )
 
     def _repr_extra(self):
         dims = " ".join(self.ishape[a] for a in self.axes)

@@ -38,8 +38,9 @@ class Diagonal(LinearOperator):
         from .basic import value_tags
 
         tags = value_tags(weight)  # w real → hermitian; w > 0 → positive definite
-        super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=weight.dtype,
-                         device=weight.device, tags=tags)
+        super().__init__(
+            ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=weight.dtype, device=weight.device, tags=tags
+        )
         self.weight = weight
 
     def _new(self, weight):

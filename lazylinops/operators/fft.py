@@ -27,8 +27,19 @@ class FFT(LinearOperator):
     Dense equivalent: ``torch.fft.fftn(torch.eye(n).reshape(n, *size), dim=…, norm=norm)``.
     """
 
-    def __init__(self, size, ioshape=None, dim=None, norm="ortho", centered=False, oshape=None, dtype=None,
-                 device=None, *, inverse=False):
+    def __init__(
+        self,
+        size,
+        ioshape=None,
+        dim=None,
+        norm="ortho",
+        centered=False,
+        oshape=None,
+        dtype=None,
+        device=None,
+        *,
+        inverse=False,
+    ):
         size = as_size(size)
         ioshape = Dim(ioshape)
         names = ioshape if ioshape is not None else tuple(f"d{i}" for i in range(len(size)))
@@ -46,16 +57,23 @@ class FFT(LinearOperator):
         if not dtype.is_complex:
             raise ValueError(f"FFT: dtype must be complex (its matrix is complex), got {dtype}")
         tags = ("unitary",) if norm == "ortho" else ()
-        super().__init__(ishape=ioshape, oshape=oshape if oshape is not None else ioshape, isize=size, osize=size,
-                         dtype=dtype, device=device, tags=tags)
+        super().__init__(
+            ishape=ioshape,
+            oshape=oshape if oshape is not None else ioshape,
+            isize=size,
+            osize=size,
+            dtype=dtype,
+            device=device,
+            tags=tags,
+        )
         self.axes = axes
         self.fft_dims = tuple(a - len(size) for a in axes)  # negative: batch dims lead
-        self.norm = norm
+        self.fft_norm = norm
         self.centered = bool(centered)
-        self.inverse = bool(inverse)
+        self.is_ifft = bool(inverse)
 
     def _params(self):
-        return dict(norm=self.norm, centered=self.centered, dtype=self.dtype, device=self.device)
+        return dict(norm=self.fft_norm, centered=self.centered, dtype=self.dtype, device=self.device)
 
     def _transform(self, x, inverse):
         dims = self.fft_dims
@@ -64,35 +82,36 @@ class FFT(LinearOperator):
         if self.centered:
             x = torch.fft.ifftshift(x, dim=dims)
         if inverse:
-            y = torch.fft.ifftn(x, dim=dims, norm=_ADJOINT_NORM[self.norm])
+            y = torch.fft.ifftn(x, dim=dims, norm=_ADJOINT_NORM[self.fft_norm])
         else:
-            y = torch.fft.fftn(x, dim=dims, norm=self.norm)
+            y = torch.fft.fftn(x, dim=dims, norm=self.fft_norm)
         return torch.fft.fftshift(y, dim=dims) if self.centered else y
 
     def _apply(self, x):
-        return self._transform(x, self.inverse)
+        return self._transform(x, self.is_ifft)
 
     def _apply_adjoint(self, y):
-        return self._transform(y, not self.inverse)
+        return self._transform(y, not self.is_ifft)
 
     def _new(self, inverse, ishape, oshape):
         names = ishape
-        return FFT(self.isize, names, tuple(names[a] for a in self.axes), oshape=oshape, inverse=inverse,
-                   **self._params())
+        return FFT(
+            self.isize, names, tuple(names[a] for a in self.axes), oshape=oshape, inverse=inverse, **self._params()
+        )
 
     def _adjoint(self):
-        return self._new(not self.inverse, self.oshape, self.ishape)
+        return self._new(not self.is_ifft, self.oshape, self.ishape)
 
     def _conj(self):
         # the DFT matrix is symmetric (centred too), so conj(F) = Fᴴ as matrices
-        return self._new(not self.inverse, self.ishape, self.oshape)
+        return self._new(not self.is_ifft, self.ishape, self.oshape)
 
     def _renamed(self, ishape, oshape):
-        return self._new(self.inverse, ishape, oshape)
+        return self._new(self.is_ifft, ishape, oshape)
 
     def _scale_normal(self):
         n = math.prod(self.isize[a] for a in self.axes)
-        return {"ortho": 1.0, "backward": float(n), "forward": 1.0 / n}[self.norm]
+        return {"ortho": 1.0, "backward": float(n), "forward": 1.0 / n}[self.fft_norm]
 
     def _normal(self):
         from .basic import Identity, Scalar
@@ -129,14 +148,14 @@ class FFT(LinearOperator):
         """True when ``other`` is this transform's adjoint over the same dims and params."""
         return (
             isinstance(other, FFT)
-            and other.inverse != self.inverse
+            and other.is_ifft != self.is_ifft
             and other.axes == self.axes
-            and other.norm == self.norm
+            and other.fft_norm == self.fft_norm
             and other.centered == self.centered
             and other.isize == self.osize
         )
 
     def _repr_extra(self):
         dims = " ".join(self.ishape[a] for a in self.axes)
-        kind = "IFFT" if self.inverse else "FFT"
-        return f"{kind} over {dims} norm={self.norm}" + (" centered" if self.centered else "")
+        kind = "IFFT" if self.is_ifft else "FFT"
+        return f"{kind} over {dims} norm={self.fft_norm}" + (" centered" if self.centered else "")

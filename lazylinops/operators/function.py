@@ -70,7 +70,8 @@ class FromFunction(LinearOperator):
     def _apply_adjoint(self, y):
         if self.adjoint_fn is not None:
             return self._split_complex(
-                lambda v: self._check(self.adjoint_fn(v), v, self.isize, self.ishape, "adjoint"), y)
+                lambda v: self._check(self.adjoint_fn(v), v, self.isize, self.ishape, "adjoint"), y
+            )
         return self._split_complex(self._vjp, y)
 
     def _vjp(self, y):

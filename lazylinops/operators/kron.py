@@ -54,9 +54,15 @@ class Kronecker(LinearOperator):
         inames, onames = _unique([op.ishape for op in flat]), _unique([op.oshape for op in flat])
         flat = [op if (op.ishape, op.oshape) == (i, o) else op.rename(i, o) for op, i, o in zip(flat, inames, onames)]
         tags = tuple(t for t in ("hermitian", "psd", "pd", "unitary") if all(t in op.tags for op in flat))
-        super().__init__(ishape=sum(inames, ()), oshape=sum(onames, ()),
-                         isize=sum((tuple(op.isize) for op in flat), ()), osize=sum((tuple(op.osize) for op in flat), ()),
-                         dtype=_promote_all(flat), device=flat[0].device, tags=tags)
+        super().__init__(
+            ishape=sum(inames, ()),
+            oshape=sum(onames, ()),
+            isize=sum((tuple(op.isize) for op in flat), ()),
+            osize=sum((tuple(op.osize) for op in flat), ()),
+            dtype=_promote_all(flat),
+            device=flat[0].device,
+            tags=tags,
+        )
         self.ops = tuple(flat)
 
     def _plan(self, adjoint):

@@ -43,7 +43,9 @@ class LowRank(LinearOperator):
         if V is not None:
             V = _factor(V, "V")
             if V.shape[-1] != U.shape[-1]:
-                raise ShapeError(f"LowRank: U {tuple(U.shape)} and V {tuple(V.shape)} must have the same rank (last dim)")
+                raise ShapeError(
+                    f"LowRank: U {tuple(U.shape)} and V {tuple(V.shape)} must have the same rank (last dim)"
+                )
             if V.device != U.device:
                 raise DeviceError(f"LowRank: U on {U.device} but V on {V.device}; move them to one device")
         osize, isize = U.shape[:-1], (U if V is None else V).shape[:-1]
@@ -53,8 +55,9 @@ class LowRank(LinearOperator):
         if V is None and oshape is None:
             oshape = ishape
         tags = ("hermitian", "psd") if V is None else ()
-        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=dtype, device=U.device,
-                         tags=tags)
+        super().__init__(
+            ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=dtype, device=U.device, tags=tags
+        )
         self.U = U
         self.V = V
 
@@ -151,9 +154,16 @@ class Woodbury(LinearOperator):
             raise ShapeError("Woodbury: needs a diagonal operator and a LowRank with the same named shapes")
         if lowrank.isize != lowrank.osize:
             raise ShapeError(f"Woodbury: D + U Vᴴ must be square, got {tuple(lowrank.shape)}")
-        super().__init__(ishape=diag.ishape, oshape=diag.oshape, isize=diag.isize, osize=diag.osize,
-                         dtype=promote(diag.dtype, lowrank.dtype), device=diag.device, tags=_tags(diag, lowrank))
-        self.diag = diag
+        super().__init__(
+            ishape=diag.ishape,
+            oshape=diag.oshape,
+            isize=diag.isize,
+            osize=diag.osize,
+            dtype=promote(diag.dtype, lowrank.dtype),
+            device=diag.device,
+            tags=_tags(diag, lowrank),
+        )
+        self.dpart = diag
         self.lowrank = lowrank
 
     def _parts(self, dtype):
@@ -162,7 +172,7 @@ class Woodbury(LinearOperator):
         hit = cache.get(("parts", dtype))
         if hit is not None:
             return hit
-        d = self.diag._diagonal().to(dtype)
+        d = self.dpart._diagonal().to(dtype)
         U, V = self.lowrank.factors(dtype)
         dinv = 1 / d
         DU = dinv[:, None] * U
@@ -185,18 +195,18 @@ class Woodbury(LinearOperator):
         return self.H._apply(y)
 
     def _adjoint(self):
-        return Woodbury(self.diag.H, self.lowrank.H)  # ((D + UVᴴ)⁻¹)ᴴ = (Dᴴ + VUᴴ)⁻¹
+        return Woodbury(self.dpart.H, self.lowrank.H)  # ((D + UVᴴ)⁻¹)ᴴ = (Dᴴ + VUᴴ)⁻¹
 
     def _conj(self):
-        return Woodbury(self.diag.conj(), self.lowrank.conj())
+        return Woodbury(self.dpart.conj(), self.lowrank.conj())
 
     def _inverse(self):
         from .compose import Sum
 
-        return Sum(self.diag, self.lowrank)  # ((D + UVᴴ)⁻¹)⁻¹ = D + UVᴴ
+        return Sum(self.dpart, self.lowrank)  # ((D + UVᴴ)⁻¹)⁻¹ = D + UVᴴ
 
     def _renamed(self, ishape, oshape):
-        return Woodbury(self.diag.rename(ishape, oshape), self.lowrank.rename(ishape, oshape))
+        return Woodbury(self.dpart.rename(ishape, oshape), self.lowrank.rename(ishape, oshape))
 
     def _repr_extra(self):
         return f"(D + U Vᴴ)⁻¹ rank {self.lowrank.rank}"

@@ -28,8 +28,9 @@ def kb_kernel(t, width, beta):
     s = 1 - (2 * t / width) ** 2
     inside = s > 0
     r = torch.sqrt(torch.where(inside, s, torch.ones_like(s)))
-    return torch.where(inside, torch.special.i0(beta * r) / torch.special.i0(torch.tensor(beta, dtype=t.dtype)),
-                       torch.zeros_like(t))
+    return torch.where(
+        inside, torch.special.i0(beta * r) / torch.special.i0(torch.tensor(beta, dtype=t.dtype)), torch.zeros_like(t)
+    )
 
 
 def kb_fourier(xi, width, beta):
@@ -57,7 +58,7 @@ def grid_plan(coords, grid, width, kernel, periodic):
     w = torch.ones(K, 1, dtype=coords.dtype, device=coords.device)
     taps = torch.arange(width, device=coords.device, dtype=coords.dtype)
     for d in range(D):  # loop over dims only
-        u = coords[:, d: d + 1]
+        u = coords[:, d : d + 1]
         j = torch.floor(u.detach() - width / 2) + 1 + taps
         wd = kernel(u - j)
         jd = j.long()
@@ -139,8 +140,13 @@ class _Gridded(LinearOperator):
         def weight(key, w):
             return w[rows] if rows is not None and key in ("locations", "idx", "gridw") else w
 
-        return self._map(weight, lambda c: c, _isize=torch.Size(isize), _osize=torch.Size(osize),
-                         _shape=torch.Size((prod(osize), prod(isize))))
+        return self._map(
+            weight,
+            lambda c: c,
+            _isize=torch.Size(isize),
+            _osize=torch.Size(osize),
+            _shape=torch.Size((prod(osize), prod(isize))),
+        )
 
 
 # ---------------------------------------------------------------------- NUFFT
@@ -173,8 +179,19 @@ class NUFFT(_Gridded):
     at the points), to about 1e-5.
     """
 
-    def __init__(self, locations, size, ioshape=None, oshape=None, *, oversamp=2.0, width=6, toeplitz=True,
-                 dtype=None, device=None):
+    def __init__(
+        self,
+        locations,
+        size,
+        ioshape=None,
+        oshape=None,
+        *,
+        oversamp=2.0,
+        width=6,
+        toeplitz=True,
+        dtype=None,
+        device=None,
+    ):
         who = "NUFFT"
         size = as_size(size)
         _check_locations(locations, size, who)
@@ -190,15 +207,16 @@ class NUFFT(_Gridded):
         K, D = locations.shape
         ishape, oshape = _names(size, ioshape, oshape, D, who)
         lead = size[: len(size) - D]
-        N = tuple(size[len(size) - D:])
+        N = tuple(size[len(size) - D :])
         device = locations.device if device is None else device
         super().__init__(ishape=ishape, oshape=oshape, isize=size, osize=(*lead, K), dtype=dtype, device=device)
         G = tuple(max(int(math.ceil(oversamp * n)), width) for n in N)
         beta = kb_beta(width, oversamp)
         rd = real_dtype(dtype)
         loc = locations.to(device=self.device)
-        coords = loc.to(torch.float64) * torch.tensor([g / n for g, n in zip(G, N)], dtype=torch.float64,
-                                                      device=self.device)
+        coords = loc.to(torch.float64) * torch.tensor(
+            [g / n for g, n in zip(G, N)], dtype=torch.float64, device=self.device
+        )
         idx, w = grid_plan(coords, G, width, lambda t: kb_kernel(t, width, beta), periodic=True)
         apod = torch.ones((), dtype=torch.float64, device=self.device)
         for n, g in zip(N, G):  # deapodisation 1/φ̂(m/G), m = n − N//2, and 1/√∏N
@@ -267,13 +285,20 @@ class ToeplitzNormal(LinearOperator):
         if not isinstance(kernel, torch.Tensor) or kernel.is_complex():
             raise TypeError("ToeplitzNormal: kernel must be a real tensor (the circulant's eigenvalues)")
         D = kernel.dim()
-        if D > len(size) or any(k != 2 * n for k, n in zip(kernel.shape, size[len(size) - D:])):
+        if D > len(size) or any(k != 2 * n for k, n in zip(kernel.shape, size[len(size) - D :])):
             raise ShapeError(
                 f"ToeplitzNormal: kernel {tuple(kernel.shape)} must be twice the trailing sizes of {tuple(size)}"
             )
         dtype = complex_dtype(kernel.dtype) if dtype is None else dtype
-        super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=dtype, device=kernel.device,
-                         tags=("hermitian", "psd"))
+        super().__init__(
+            ishape=ioshape,
+            oshape=ioshape,
+            isize=size,
+            osize=size,
+            dtype=dtype,
+            device=kernel.device,
+            tags=("hermitian", "psd"),
+        )
         self.kernel = kernel
 
     @classmethod
@@ -293,7 +318,7 @@ class ToeplitzNormal(LinearOperator):
 
     def _apply(self, x):
         D = self.kernel.dim()
-        N = self.isize[len(self.isize) - D:]
+        N = self.isize[len(self.isize) - D :]
         dims = tuple(range(-D, 0))
         k = self.kernel if self.kernel.dtype == real_dtype(x.dtype) else self.kernel.to(real_dtype(x.dtype))
         # fftn(·, s=2N) zero-pads on the fly; crop(ifft(T ⊙ fft(pad x)))
@@ -348,8 +373,19 @@ class Interpolate(_Gridded):
     Dense equivalent: ``scipy.interpolate.RegularGridInterpolator`` rows (linear kind).
     """
 
-    def __init__(self, locations, size, ioshape=None, oshape=None, *, kind="linear", width=4, boundary="zero",
-                 dtype=None, device=None):
+    def __init__(
+        self,
+        locations,
+        size,
+        ioshape=None,
+        oshape=None,
+        *,
+        kind="linear",
+        width=4,
+        boundary="zero",
+        dtype=None,
+        device=None,
+    ):
         who = "Interpolate"
         size = as_size(size)
         _check_locations(locations, size, who)
@@ -363,7 +399,7 @@ class Interpolate(_Gridded):
         K, D = locations.shape
         ishape, oshape = _names(size, ioshape, oshape, D, who)
         lead = size[: len(size) - D]
-        grid = tuple(size[len(size) - D:])
+        grid = tuple(size[len(size) - D :])
         device = locations.device if device is None else device
         super().__init__(ishape=ishape, oshape=oshape, isize=size, osize=(*lead, K), dtype=dtype, device=device)
         loc = locations.to(device=self.device)

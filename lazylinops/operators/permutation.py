@@ -10,7 +10,9 @@ from ..errors import ShapeError
 def _as_perm(perm):
     if isinstance(perm, torch.Tensor):
         if perm.dtype.is_floating_point or perm.dtype.is_complex or perm.dtype == torch.bool or perm.dim() != 1:
-            raise TypeError(f"Permutation: perm must be a 1-D integer tensor, got {perm.dtype} of shape {tuple(perm.shape)}")
+            raise TypeError(
+                f"Permutation: perm must be a 1-D integer tensor, got {perm.dtype} of shape {tuple(perm.shape)}"
+            )
         return perm.to(torch.long)
     try:
         return torch.as_tensor(list(perm), dtype=torch.long)
@@ -51,17 +53,22 @@ class Permutation(LinearOperator):
                 raise ShapeError(f"Permutation: dim {dim!r} must be one of the named dims {fmt_names(names, size)}")
             axis = names.index(d[0])
         if size[axis] != n:
-            raise ShapeError(f"Permutation: perm has {n} entries but dim {names[axis]!r} of {fmt_names(names, size)} has {size[axis]}")
+            raise ShapeError(
+                f"Permutation: perm has {n} entries but dim {names[axis]!r} of {fmt_names(names, size)} "
+                f"has {size[axis]}"
+            )
         if not _checked and not torch.equal(torch.sort(perm).values, torch.arange(n, device=perm.device)):
             raise ValueError("Permutation: perm must contain each of 0 … n-1 exactly once")
-        super().__init__(ishape=names, oshape=names, isize=size, osize=size, dtype=dtype, device=perm.device,
-                         tags=("unitary",))
+        super().__init__(
+            ishape=names, oshape=names, isize=size, osize=size, dtype=dtype, device=perm.device, tags=("unitary",)
+        )
         self.perm = perm
         self.axis = axis
 
     def _new(self, perm):
-        return Permutation(perm, self.ishape, self.ishape[self.axis], self.isize, self.dtype, self.device,
-                           _checked=True)
+        return Permutation(
+            perm, self.ishape, self.ishape[self.axis], self.isize, self.dtype, self.device, _checked=True
+        )
 
     def _inv(self):
         cache = self.__dict__["_cache"]
@@ -97,13 +104,21 @@ class Permutation(LinearOperator):
         return fixed.reshape(shape).expand(self.isize).reshape(-1)
 
     def is_adjoint_pair(self, other):
-        return isinstance(other, Permutation) and other.axis == self.axis and other.isize == self.isize \
+        return (
+            isinstance(other, Permutation)
+            and other.axis == self.axis
+            and other.isize == self.isize
             and torch.equal(other.perm, self._inv())
+        )
 
     def compose_with(self, other):
         """``self @ other`` for a permutation along the same dim, else None."""
-        if isinstance(other, Permutation) and other.axis == self.axis and other.isize == self.isize \
-                and other.ishape == self.ishape:
+        if (
+            isinstance(other, Permutation)
+            and other.axis == self.axis
+            and other.isize == self.isize
+            and other.ishape == self.ishape
+        ):
             return other._new(other.perm[self.perm])  # (P₁ P₂ x)[i] = x[p₂[p₁[i]]]
         return None
 

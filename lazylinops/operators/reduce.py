@@ -1,6 +1,5 @@
 """Reductions along named dims: ``SumReduce`` and its adjoint ``Broadcast``."""
 
-
 from ..base import LinearOperator
 from ..dims import Dim, as_size, default_names, fmt_names, prod
 from ..errors import ShapeError
@@ -32,8 +31,14 @@ class SumReduce(LinearOperator):
 
     def __init__(self, size, ioshape=None, dims=None, dtype=None, device=None):
         size, names, axes, keep = _reduced(size, ioshape, dims, "SumReduce")
-        super().__init__(ishape=names, oshape=tuple(names[k] for k in keep), isize=size,
-                         osize=tuple(size[k] for k in keep), dtype=dtype, device=device)
+        super().__init__(
+            ishape=names,
+            oshape=tuple(names[k] for k in keep),
+            isize=size,
+            osize=tuple(size[k] for k in keep),
+            dtype=dtype,
+            device=device,
+        )
         self.axes = axes
 
     def _apply(self, x):
@@ -87,8 +92,14 @@ class Broadcast(LinearOperator):
 
     def __init__(self, size, ioshape=None, dims=None, dtype=None, device=None):
         size, names, axes, keep = _reduced(size, ioshape, dims, "Broadcast")
-        super().__init__(ishape=tuple(names[k] for k in keep), oshape=names, isize=tuple(size[k] for k in keep),
-                         osize=size, dtype=dtype, device=device)
+        super().__init__(
+            ishape=tuple(names[k] for k in keep),
+            oshape=names,
+            isize=tuple(size[k] for k in keep),
+            osize=size,
+            dtype=dtype,
+            device=device,
+        )
         self.axes = axes
 
     def _apply(self, x):

@@ -27,8 +27,15 @@ class Reshape(LinearOperator):
                 f"Reshape: cannot reshape {tuple(isize)} ({math.prod(isize)} elements) into "
                 f"{tuple(osize)} ({math.prod(osize)} elements)"
             )
-        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=dtype, device=device,
-                         tags=("unitary",) + (("hermitian", "pd") if isize == osize else ()))
+        super().__init__(
+            ishape=ishape,
+            oshape=oshape,
+            isize=isize,
+            osize=osize,
+            dtype=dtype,
+            device=device,
+            tags=("unitary",) + (("hermitian", "pd") if isize == osize else ()),
+        )
 
     def _apply(self, x):
         nb = x.dim() - len(self.isize)
@@ -62,15 +69,25 @@ class Reshape(LinearOperator):
             # d maps 1:1 when it is its own group: same name, same size, equal element counts before it
             pi = self.ishape.index(d) if d in self.ishape else None
             po = self.oshape.index(d) if d in self.oshape else None
-            if (pi is None or po is None or self.isize[pi] != self.osize[po]
-                    or math.prod(self.isize[:pi]) != math.prod(self.osize[:po])):
+            if (
+                pi is None
+                or po is None
+                or self.isize[pi] != self.osize[po]
+                or math.prod(self.isize[:pi]) != math.prod(self.osize[:po])
+            ):
                 raise ShapeError(
                     f"Reshape {tuple(self.isize)}{self.ishape}→{tuple(self.osize)}{self.oshape} cannot be split "
                     f"along {d!r}: only a dim that maps 1:1 (same name and size on both sides, as its own "
                     "group of the reshape) can be split; split another dim"
                 )
-        return Reshape(cut_size(self.isize, self.ishape, tile), cut_size(self.osize, self.oshape, tile),
-                       self.ishape, self.oshape, self.dtype, self.device)
+        return Reshape(
+            cut_size(self.isize, self.ishape, tile),
+            cut_size(self.osize, self.oshape, tile),
+            self.ishape,
+            self.oshape,
+            self.dtype,
+            self.device,
+        )
 
     def is_adjoint_pair(self, other):
         return isinstance(other, Reshape) and other.isize == self.osize and other.osize == self.isize

@@ -88,8 +88,9 @@ class Pad(LinearOperator):
         return window(y, tuple((-b, -a) for b, a in self.widths), self.osize)
 
     def _adjoint(self):
-        return make_window(self.osize, tuple((-b, -a) for b, a in self.widths), self.oshape, self.ishape,
-                           self.dtype, self.device)  # Padᴴ = Crop of the same widths
+        return make_window(
+            self.osize, tuple((-b, -a) for b, a in self.widths), self.oshape, self.ishape, self.dtype, self.device
+        )  # Padᴴ = Crop of the same widths
 
     def _conj(self):
         return self
@@ -106,8 +107,11 @@ class Pad(LinearOperator):
     def _diagonal(self):
         if self.isize != self.osize:
             return None
-        return self._normal()._diagonal() if any(w != (0, 0) for w in self.widths) else torch.ones(
-            self.shape[0], dtype=self.dtype, device=self.device)
+        return (
+            self._normal()._diagonal()
+            if any(w != (0, 0) for w in self.widths)
+            else torch.ones(self.shape[0], dtype=self.dtype, device=self.device)
+        )
 
     def _renamed(self, ishape, oshape):
         return make_window(self.isize, self.widths, ishape, oshape, self.dtype, self.device)
@@ -117,9 +121,11 @@ class Pad(LinearOperator):
         widths, isize = [], []
         bad = [n for n, w in zip(self.ishape, self.widths) if w != (0, 0) and n in tile and n in self.oshape]
         if bad:
-            raise ShapeError(f"{type(self).__name__} cannot be split along the padded/cropped dims {bad} named on "
-                             "both sides (not elementwise); give the output another name or split other dims")
-        for k, (s, (b, a)) in enumerate(zip(self.isize, self.widths)):
+            raise ShapeError(
+                f"{type(self).__name__} cannot be split along the padded/cropped dims {bad} named on "
+                "both sides (not elementwise); give the output another name or split other dims"
+            )
+        for k, (s, (b, _)) in enumerate(zip(self.isize, self.widths)):
             i = tile.get(self.ishape[k], slice(0, s))
             o = tile.get(self.oshape[k], slice(0, self.osize[k]))
             i0, i1 = i.start or 0, s if i.stop is None else i.stop
@@ -210,8 +216,15 @@ class Mask(LinearOperator):
             raise ShapeError(f"Mask: mask of shape {tuple(mask.shape)} does not broadcast to size {tuple(size)}")
         if device is not None:
             mask = mask.to(as_device(device))
-        super().__init__(ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=dtype, device=mask.device,
-                         tags=("hermitian", "psd"))
+        super().__init__(
+            ishape=ioshape,
+            oshape=ioshape,
+            isize=size,
+            osize=size,
+            dtype=dtype,
+            device=mask.device,
+            tags=("hermitian", "psd"),
+        )
         self.mask = mask
 
     def _apply(self, x):
@@ -278,7 +291,7 @@ class Sample(LinearOperator):
         elif len(oshape) == 1 and len(osize) > 1:
             oshape = (*names[:start], oshape[0], *names[start + n :])
         super().__init__(ishape=names, oshape=oshape, isize=size, osize=osize, dtype=dtype, device=flat.device)
-        self.index = flat
+        self.flat_index = flat
         self.run = (start, n)
 
     def _new(self, index, ishape, oshape, isize):
@@ -288,14 +301,14 @@ class Sample(LinearOperator):
     def _apply(self, x):
         start, n = self.run
         ax = x.dim() - len(self.isize) + start
-        return x.flatten(ax, ax + n - 1).index_select(ax, self.index)
+        return x.flatten(ax, ax + n - 1).index_select(ax, self.flat_index)
 
     def _apply_adjoint(self, y):
         start, n = self.run
         ax = y.dim() - len(self.osize) + start  # the sample axis
         shape = list(y.shape)
         shape[ax] = prod(self.isize[start : start + n])
-        x = torch.index_add(y.new_zeros(shape), ax, self.index, y)  # scatter-add: repeated samples accumulate
+        x = torch.index_add(y.new_zeros(shape), ax, self.flat_index, y)  # scatter-add: repeated samples accumulate
         return x.reshape(*y.shape[:ax], *self.isize[start:])
 
     def _normal(self):
@@ -303,12 +316,12 @@ class Sample(LinearOperator):
 
         start, n = self.run
         sub = self.isize[start : start + n]
-        counts = torch.bincount(self.index, minlength=prod(sub)).to(self.dtype)
+        counts = torch.bincount(self.flat_index, minlength=prod(sub)).to(self.dtype)
         counts = counts.reshape(*sub, *[1] * (len(self.isize) - start - n))
         return Diagonal(counts, self.ishape, self.isize)  # Sᴴ S = diag(times each entry is sampled)
 
     def _renamed(self, ishape, oshape):
-        return self._new(self.index, ishape, oshape, self.isize)
+        return self._new(self.flat_index, ishape, oshape, self.isize)
 
     def _split(self, tile):
         start, n = self.run
@@ -318,7 +331,7 @@ class Sample(LinearOperator):
                 f"Sample cannot be split along the sampled input dims {bad}; split along the samples "
                 f"{self.oshape[start]!r} instead"
             )
-        index, isize = self.index, list(self.isize)
+        index, isize = self.flat_index, list(self.isize)
         ks = tile.get(self.oshape[start])
         if ks is not None:
             index = index[ks]
@@ -328,7 +341,7 @@ class Sample(LinearOperator):
         return self._new(index, self.ishape, self.oshape, isize)
 
     def _repr_extra(self):
-        return f"{self.index.shape[0]} samples"
+        return f"{self.flat_index.shape[0]} samples"
 
 
 def _flat_indices(indices, size, names, dims):
@@ -342,8 +355,12 @@ def _flat_indices(indices, size, names, dims):
     if pos != list(range(start, start + n)):
         raise ShapeError(f"Sample: sampled dims {dims} must be adjacent in {fmt_names(names, size)}")
     sub = tuple(size[start : start + n])
-    if not isinstance(indices, torch.Tensor) or indices.dtype.is_floating_point or indices.dtype.is_complex \
-            or indices.dtype == torch.bool:
+    if (
+        not isinstance(indices, torch.Tensor)
+        or indices.dtype.is_floating_point
+        or indices.dtype.is_complex
+        or indices.dtype == torch.bool
+    ):
         raise TypeError(f"Sample: indices must be an integer torch.Tensor of shape (K,) or (K, {n})")
     idx = indices.to(torch.long)
     if idx.dim() == 1 and n == 1:
@@ -351,11 +368,11 @@ def _flat_indices(indices, size, names, dims):
     if idx.dim() != 2 or idx.shape[1] != n:
         raise ShapeError(
             f"Sample: indices of shape {tuple(indices.shape)} do not index the {n} dims "
-            f"{fmt_names(names[start:start + n], sub)}; pass shape (K, {n})"
+            f"{fmt_names(names[start : start + n], sub)}; pass shape (K, {n})"
         )
     bound = torch.tensor(sub, dtype=torch.long, device=idx.device)
     if idx.numel() and bool(((idx < 0) | (idx >= bound)).any()):
-        raise IndexError(f"Sample: indices out of range for {fmt_names(names[start:start + n], sub)}")
+        raise IndexError(f"Sample: indices out of range for {fmt_names(names[start : start + n], sub)}")
     strides = torch.tensor([prod(sub[k + 1 :]) for k in range(n)], dtype=torch.long, device=idx.device)
     return (idx * strides).sum(-1), start, n
 
@@ -367,8 +384,11 @@ def window_rule(L, R):
         if all(a == (-b[0], -b[1]) for a, b in zip(lw, rw)):
             from .basic import Identity
 
-            return [Identity(R.isize, R.ishape, dtype=promote(L.dtype, R.dtype), device=R.device)] \
-                if R.ishape == L.oshape else None
+            return (
+                [Identity(R.isize, R.ishape, dtype=promote(L.dtype, R.dtype), device=R.device)]
+                if R.ishape == L.oshape
+                else None
+            )
         same_sign = all(min(x) >= 0 for x in lw + rw) or all(max(x) <= 0 for x in lw + rw)
         if same_sign:
             widths = tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(lw, rw))

@@ -29,7 +29,9 @@ class Sparse(LinearOperator):
                 f"{getattr(tensor, 'layout', type(tensor).__name__)}; use ll.Dense for dense matrices"
             )
         if tensor.dim() != 2 or tensor.dense_dim() != 0:
-            raise ShapeError(f"Sparse: the tensor must be a 2-D matrix with scalar values, got shape {tuple(tensor.shape)}")
+            raise ShapeError(
+                f"Sparse: the tensor must be a 2-D matrix with scalar values, got shape {tuple(tensor.shape)}"
+            )
         check_dtype(tensor.dtype, "Sparse")
         coo = tensor.to_sparse_coo().coalesce() if tensor.layout == torch.sparse_csr else tensor.coalesce()
         M, N = coo.shape
@@ -38,15 +40,17 @@ class Sparse(LinearOperator):
         if prod(osize) != M or prod(isize) != N:
             raise ShapeError(f"Sparse: osize {tuple(osize)} × isize {tuple(isize)} does not fit the {M}×{N} matrix")
         super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=coo.dtype, device=coo.device)
-        self.indices = coo.indices()
-        self.values = coo.values()
+        self.sp_indices = coo.indices()
+        self.sp_values = coo.values()
 
     def _matrix(self, dtype, adjoint):
         M, N = self.shape
-        v = self.values if self.values.dtype == dtype else self.values.to(dtype)
+        v = self.sp_values if self.sp_values.dtype == dtype else self.sp_values.to(dtype)
         if adjoint:
-            return torch.sparse_coo_tensor(self.indices.flip(0), v.conj(), (N, M), is_coalesced=False, check_invariants=False)  # Sᴴ
-        return torch.sparse_coo_tensor(self.indices, v, (M, N), is_coalesced=True, check_invariants=False)
+            return torch.sparse_coo_tensor(
+                self.sp_indices.flip(0), v.conj(), (N, M), is_coalesced=False, check_invariants=False
+            )  # Sᴴ
+        return torch.sparse_coo_tensor(self.sp_indices, v, (M, N), is_coalesced=True, check_invariants=False)
 
     def _run(self, x, adjoint):
         M, N = self.shape
@@ -66,9 +70,9 @@ class Sparse(LinearOperator):
         M, N = self.shape
         if M != N:
             return None
-        i, j = self.indices
+        i, j = self.sp_indices
         on = i == j
-        return torch.zeros(M, dtype=self.dtype, device=self.device).index_add(0, i[on], self.values[on])
+        return torch.zeros(M, dtype=self.dtype, device=self.device).index_add(0, i[on], self.sp_values[on])
 
     def _to_dense(self):
         return self._matrix(self.dtype, False).to_dense()
@@ -77,21 +81,23 @@ class Sparse(LinearOperator):
         # a block of a sparse matrix: the entries inside it, re-indexed
         shared = [n for n in tile if n in self.ishape and n in self.oshape]
         if shared:
-            raise ShapeError(f"Sparse cannot be split along {shared}: the name is on both sides and a sparse matrix "
-                             "is not elementwise; rename one side or split another dim")
+            raise ShapeError(
+                f"Sparse cannot be split along {shared}: the name is on both sides and a sparse matrix "
+                "is not elementwise; rename one side or split another dim"
+            )
         rows = _flat_range(self.oshape, self.osize, tile)
         cols = _flat_range(self.ishape, self.isize, tile)
         if rows is None or cols is None:
             raise ShapeError("Sparse can be split only along its leading named dims (or single-dim shapes)")
         (r0, r1, osz), (c0, c1, isz) = rows, cols
-        i, j = self.indices
+        i, j = self.sp_indices
         keep = (i >= r0) & (i < r1) & (j >= c0) & (j < c1)
         idx = torch.stack((i[keep] - r0, j[keep] - c0))
-        t = torch.sparse_coo_tensor(idx, self.values[keep], (r1 - r0, c1 - c0), check_invariants=True)
+        t = torch.sparse_coo_tensor(idx, self.sp_values[keep], (r1 - r0, c1 - c0), check_invariants=True)
         return Sparse(t, self.ishape, self.oshape, isize=isz, osize=osz)
 
     def _repr_extra(self):
-        return f"nnz {self.values.shape[0]} {self.values.dtype}"
+        return f"nnz {self.sp_values.shape[0]} {self.sp_values.dtype}"
 
 
 def _flat_range(names, size, tile):

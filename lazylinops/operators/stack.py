@@ -43,7 +43,9 @@ def _side(ops, side, dim, new, who):
             raise ShapeError(f"{who}: new dim {dim!r} already exists in the {what} {fmt_names(names, size)}")
         return (dim, *names), (len(ops), *size), 0, (1,) * len(ops)
     if dim not in names:
-        raise ShapeError(f"{who}: dim {dim!r} is not in the {what} {fmt_names(names, size)}; use ll.Stack for a new dim")
+        raise ShapeError(
+            f"{who}: dim {dim!r} is not in the {what} {fmt_names(names, size)}; use ll.Stack for a new dim"
+        )
     axis = names.index(dim)
     blocks = tuple(getattr(op, side + "size")[axis] for op in ops)
     return names, (*size[:axis], sum(blocks), *size[axis + 1 :]), axis, blocks
@@ -86,15 +88,26 @@ class Concat(LinearOperator):
         _check_ops(ops, who)
         idim, odim = _one_name(idim, who, "idim"), _one_name(odim, who, "odim")
         if idim is None and odim is None:
-            raise ValueError(f"{who}: give odim (outputs stacked), idim (input split, results summed) or both (block-diagonal)")
+            raise ValueError(
+                f"{who}: give odim (outputs stacked), idim (input split, results summed) or both (block-diagonal)"
+            )
         new = self._new_dims
         ishape, isize, iaxis, iblocks = _side(ops, "i", idim, new, who)
         oshape, osize, oaxis, oblocks = _side(ops, "o", odim, new, who)
         for op in ops[1:]:
             if op.device != ops[0].device:
-                raise DeviceError(f"{who}: blocks on {ops[0].device} and {op.device}; move them to one device with .to()")
-        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=_promote_all(ops),
-                         device=ops[0].device, tags=self._block_tags(ops, idim, odim))
+                raise DeviceError(
+                    f"{who}: blocks on {ops[0].device} and {op.device}; move them to one device with .to()"
+                )
+        super().__init__(
+            ishape=ishape,
+            oshape=oshape,
+            isize=isize,
+            osize=osize,
+            dtype=_promote_all(ops),
+            device=ops[0].device,
+            tags=self._block_tags(ops, idim, odim),
+        )
         self.ops = tuple(ops)
         self.idim, self.odim = idim, odim
         self.iaxis, self.oaxis = iaxis, oaxis
@@ -129,7 +142,9 @@ class Concat(LinearOperator):
         return self.H._apply(y)
 
     def _adjoint(self):
-        return self._like([op.H for op in self.ops], self.odim, self.idim)  # [A; B]ᴴ = [Aᴴ  Bᴴ], diag(A, B)ᴴ = diag(Aᴴ, Bᴴ)
+        return self._like(
+            [op.H for op in self.ops], self.odim, self.idim
+        )  # [A; B]ᴴ = [Aᴴ  Bᴴ], diag(A, B)ᴴ = diag(Aᴴ, Bᴴ)
 
     def _conj(self):
         return self._like([op.conj() for op in self.ops], self.idim, self.odim)
@@ -138,7 +153,9 @@ class Concat(LinearOperator):
         from ..rules.sum import add
 
         if self.idim is not None and self.odim is not None:
-            return self._like([op.N for op in self.ops], self.idim, self.idim)  # diag(A, B)ᴴ diag(A, B) = diag(AᴴA, BᴴB)
+            return self._like(
+                [op.N for op in self.ops], self.idim, self.idim
+            )  # diag(A, B)ᴴ diag(A, B) = diag(AᴴA, BᴴB)
         if self.idim is None:
             return functools.reduce(add, [op.N for op in self.ops])  # [A; B]ᴴ [A; B] = AᴴA + BᴴB
         return super()._normal()

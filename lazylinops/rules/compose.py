@@ -64,8 +64,17 @@ from ..operators.lowrank import lowrank_rule  # noqa: E402
 from ..operators.permutation import permutation_rule  # noqa: E402
 from ..operators.select import window_rule  # noqa: E402
 
-RULES = [_identity, _scalars, _diagonals, _adjoint_pair, _reshapes, kron_product_rule, permutation_rule,
-         lowrank_rule, window_rule]
+RULES = [
+    _identity,
+    _scalars,
+    _diagonals,
+    _adjoint_pair,
+    _reshapes,
+    kron_product_rule,
+    permutation_rule,
+    lowrank_rule,
+    window_rule,
+]
 
 
 def simplify_chain(ops):

@@ -75,13 +75,13 @@ def _is_matrix_dim(dim):
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
     if _is_op(A) and out is None and ord in (2, -2) and _is_matrix_dim(tuple(dim)):
         return _spectral(A, ord, keepdim, dtype)  # σ_max by Lanczos on AᴴA
-    return densify(torch.linalg.matrix_norm, (A,), {"ord": ord, "dim": dim, "keepdim": keepdim, "dtype": dtype,
-                                                    "out": out})
+    return densify(
+        torch.linalg.matrix_norm, (A,), {"ord": ord, "dim": dim, "keepdim": keepdim, "dtype": dtype, "out": out}
+    )
 
 
 @implements(torch.linalg.norm)
 def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
     if _is_op(A) and out is None and ord in (2, -2) and _is_matrix_dim(None if dim is None else tuple(dim)):
         return _spectral(A, ord, keepdim, dtype)
-    return densify(torch.linalg.norm, (A,), {"ord": ord, "dim": dim, "keepdim": keepdim, "dtype": dtype,
-                                             "out": out})
+    return densify(torch.linalg.norm, (A,), {"ord": ord, "dim": dim, "keepdim": keepdim, "dtype": dtype, "out": out})

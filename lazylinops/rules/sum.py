@@ -9,7 +9,7 @@ from ..operators.basic import Identity, Scalar, Zero, scalar_weight
 from ..operators.compose import Chain, Sum
 from ..operators.diagonal import Diagonal
 from ..operators.reshape import Reshape
-from .compose import chain, join
+from .compose import chain
 
 
 def _as_scalar_like(op):
@@ -37,6 +37,15 @@ def _dense_binary(func, a, b):
     return densify(func, (a, b), {})
 
 
+def _scalar_like_names(S, A):
+    """``c·I`` on ``A``'s names when ``A`` is square with equal names: (Rᴴ (cI) R = cI for any reshape R)."""
+    if type(S) not in (Identity, Scalar) or A.ishape != A.oshape or A.isize != A.osize or S.ishape == A.ishape:
+        return S
+    if type(S) is Identity:
+        return Identity(A.isize, A.ishape, dtype=S.dtype, device=S.device)
+    return Scalar(S.weight, A.isize, A.ishape)
+
+
 def add(A, B):
     """``A + B``; operators give a lazy (simplified) sum, anything else is dense semantics."""
     if not isinstance(A, LinearOperator) or not isinstance(B, LinearOperator):
@@ -48,7 +57,7 @@ def add(A, B):
         raise ShapeError(
             f"cannot add {describe(A)} and {describe(B)}: matrices {tuple(A.shape)} and {tuple(B.shape)} differ"
         )
-    B = join(A, B)  # input side: B's input reshaped to A's names
+    A, B = _scalar_like_names(A, B), _scalar_like_names(B, A)
     if B.oshape != A.oshape or B.osize != A.osize:
         B = Chain(Reshape(B.osize, A.osize, B.oshape, A.oshape, dtype=B.dtype, device=B.device), B)
     if B.ishape != A.ishape or B.isize != A.isize:

@@ -33,7 +33,9 @@ def rmatmul(self, other):
 def mm(a, b):
     for x in (a, b):
         if x.dim() != 2:
-            raise ShapeError(f"torch.mm: both arguments must be 2-D, got a {x.dim()}-D argument of shape {tuple(x.shape)}")
+            raise ShapeError(
+                f"torch.mm: both arguments must be 2-D, got a {x.dim()}-D argument of shape {tuple(x.shape)}"
+            )
     return matmul(a, b)
 
 
@@ -122,9 +124,29 @@ def to(a, *args, **kwargs):
     return a.to(*args, **kwargs)
 
 
-for _name in ("cpu", "cuda", "float", "double", "half", "bfloat16", "cfloat", "cdouble", "type", "detach", "clone",
-              "contiguous", "to_dense", "requires_grad_", "copy_", "__reduce_ex__", "__deepcopy__", "__repr__",
-              "__format__", "__len__", "__hash__"):
+for _name in (
+    "cpu",
+    "cuda",
+    "float",
+    "double",
+    "half",
+    "bfloat16",
+    "cfloat",
+    "cdouble",
+    "type",
+    "detach",
+    "clone",
+    "contiguous",
+    "to_dense",
+    "requires_grad_",
+    "copy_",
+    "__reduce_ex__",
+    "__deepcopy__",
+    "__repr__",
+    "__format__",
+    "__len__",
+    "__hash__",
+):
     implements(getattr(T, _name))(lambda a, *args, _n=_name, **kw: getattr(type(a), _n)(a, *args, **kw))
 
 
@@ -133,8 +155,15 @@ def data_ptr(a):
     return 0  # an operator has no storage
 
 
-_FACTORIES = [torch.empty_like, torch.zeros_like, torch.ones_like, torch.full_like, torch.rand_like,
-              torch.randn_like, torch.randint_like]
+_FACTORIES = [
+    torch.empty_like,
+    torch.zeros_like,
+    torch.ones_like,
+    torch.full_like,
+    torch.rand_like,
+    torch.randn_like,
+    torch.randint_like,
+]
 
 
 def _like(func):

@@ -6,5 +6,17 @@ from .info import ConvergenceWarning, SolveInfo
 from .regularized import cgls, lsqr, regularized_lstsq
 from .sparsity import fista, split_bregman
 
-__all__ = ["ConvergenceWarning", "SolveInfo", "cgls", "eigsh", "fista", "inv", "lsqr", "lstsq", "power_method",
-           "regularized_lstsq", "solve", "split_bregman"]
+__all__ = [
+    "ConvergenceWarning",
+    "SolveInfo",
+    "cgls",
+    "eigsh",
+    "fista",
+    "inv",
+    "lsqr",
+    "lstsq",
+    "power_method",
+    "regularized_lstsq",
+    "solve",
+    "split_bregman",
+]

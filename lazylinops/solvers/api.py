@@ -35,8 +35,10 @@ def run_named(kind, who, A, b, opts, x0=None):
 
 def _check_op(who, A):
     if not isinstance(A, LinearOperator):
-        raise TypeError(f"{who}: A must be a lazylinops operator, got {type(A).__name__}; for a dense matrix use "
-                        "torch.linalg directly or wrap it with ll.Dense(A)")
+        raise TypeError(
+            f"{who}: A must be a lazylinops operator, got {type(A).__name__}; for a dense matrix use "
+            "torch.linalg directly or wrap it with ll.Dense(A)"
+        )
 
 
 def _to_named(who, b, size, what):
@@ -44,12 +46,16 @@ def _to_named(who, b, size, what):
     n = int(torch.Size(size).numel())
     if b.dim() == 1:
         if b.shape[0] != n:
-            raise ShapeError(f"{who}: {what} of shape {tuple(b.shape)} needs {n} entries (the operator's "
-                             f"{'rows' if what == 'b' else 'columns'}); pass ({n},) or (..., {n}, K)")
+            raise ShapeError(
+                f"{who}: {what} of shape {tuple(b.shape)} needs {n} entries (the operator's "
+                f"{'rows' if what == 'b' else 'columns'}); pass ({n},) or (..., {n}, K)"
+            )
         return b.reshape(size), True
     if b.dim() == 0 or b.shape[-2] != n:
-        raise ShapeError(f"{who}: {what} of shape {tuple(b.shape)} does not fit: expected ({n},) or (..., {n}, K) "
-                         "as in torch.linalg.solve; for named right-hand sides use ll.inv(A)(y)")
+        raise ShapeError(
+            f"{who}: {what} of shape {tuple(b.shape)} does not fit: expected ({n},) or (..., {n}, K) "
+            "as in torch.linalg.solve; for named right-hand sides use ll.inv(A)(y)"
+        )
     lead, K = b.shape[:-2], b.shape[-1]
     return b.mT.reshape(*lead, K, *size), False
 
@@ -68,8 +74,22 @@ def _user_callback(callback, size, vector):
     return lambda it, xn, res: callback(it, _from_named(xn, size, vector), res)
 
 
-def solve(A, b, *, method="auto", rtol=None, atol=0.0, maxiter=None, x0=None, M=None, callback=None,
-          return_info=False, restart=None, on_failure="raise", progress=False):
+def solve(
+    A,
+    b,
+    *,
+    method="auto",
+    rtol=None,
+    atol=0.0,
+    maxiter=None,
+    x0=None,
+    M=None,
+    callback=None,
+    return_info=False,
+    restart=None,
+    on_failure="raise",
+    progress=False,
+):
     """Solve ``A x = b`` for a square operator ``A``; ``b`` is ``(M,)`` or ``(..., M, K)``.
 
     ``method="auto"`` uses an exact structural inverse when ``A`` has one (0 matvecs),
@@ -95,11 +115,23 @@ def solve(A, b, *, method="auto", rtol=None, atol=0.0, maxiter=None, x0=None, M=
     if isinstance(b, LinearOperator):
         if return_info:
             raise TypeError("ll.solve: return_info=True needs a tensor right-hand side, got an operator")
-        return inv(A, method=method, rtol=rtol, atol=atol, maxiter=maxiter, M=M, restart=restart,
-                   on_failure=on_failure) @ b
+        return (
+            inv(A, method=method, rtol=rtol, atol=atol, maxiter=maxiter, M=M, restart=restart, on_failure=on_failure)
+            @ b
+        )
     check_rhs("ll.solve", b)
-    opts = make_options("ll.solve", method=method, rtol=rtol, atol=atol, maxiter=maxiter, M=M, callback=callback,
-                        restart=restart, on_failure=on_failure, progress=progress)
+    opts = make_options(
+        "ll.solve",
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        maxiter=maxiter,
+        M=M,
+        callback=callback,
+        restart=restart,
+        on_failure=on_failure,
+        progress=progress,
+    )
     if A.shape[0] != A.shape[1]:
         raise ShapeError(f"ll.solve: A must be square, got {tuple(A.shape)}; for least squares use ll.lstsq")
     bn, vector = _to_named("ll.solve", b, A.osize, "b")
@@ -114,8 +146,21 @@ def solve(A, b, *, method="auto", rtol=None, atol=0.0, maxiter=None, x0=None, M=
     return (x, info) if return_info else x
 
 
-def lstsq(A, b, *, damp=0.0, method="auto", rtol=None, atol=0.0, maxiter=None, x0=None, callback=None,
-          return_info=False, on_failure="raise", progress=False):
+def lstsq(
+    A,
+    b,
+    *,
+    damp=0.0,
+    method="auto",
+    rtol=None,
+    atol=0.0,
+    maxiter=None,
+    x0=None,
+    callback=None,
+    return_info=False,
+    on_failure="raise",
+    progress=False,
+):
     """Minimise ``‖A x − b‖² + damp²‖x‖²`` for any operator ``A``; ``b`` is ``(M,)`` or ``(..., M, K)``.
 
     Stops when ``‖Aᴴ(b − A x) − damp² x‖ ≤ max(rtol·‖Aᴴ b‖, atol)`` per right-hand side.
@@ -133,8 +178,18 @@ def lstsq(A, b, *, damp=0.0, method="auto", rtol=None, atol=0.0, maxiter=None, x
     """
     _check_op("ll.lstsq", A)
     check_rhs("ll.lstsq", b)
-    opts = make_options("ll.lstsq", method=method, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback,
-                        on_failure=on_failure, progress=progress, damp=damp, methods=LSTSQ_METHODS)
+    opts = make_options(
+        "ll.lstsq",
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        maxiter=maxiter,
+        callback=callback,
+        on_failure=on_failure,
+        progress=progress,
+        damp=damp,
+        methods=LSTSQ_METHODS,
+    )
     bn, vector = _to_named("ll.lstsq", b, A.osize, "b")
     opts = replace(opts, callback=_user_callback(callback, A.isize, vector))
     x0n = None

@@ -88,8 +88,11 @@ def _vjp(build, ws, needs, xs, cots, create):
     with torch.enable_grad():
         # fresh aliases: the partial derivative w.r.t. the weights must not run back through x's own
         # graph (x = this solve), yet stay differentiable in w, x and λ for double backward
-        win = [w.view_as(w) if n else w for w, n in zip(ws, needs)] if create else \
-            [w.detach().requires_grad_(n) for w, n in zip(ws, needs)]
+        win = (
+            [w.view_as(w) if n else w for w, n in zip(ws, needs)]
+            if create
+            else [w.detach().requires_grad_(n) for w, n in zip(ws, needs)]
+        )
         A = build(win)
         ys = [A(xi if create else xi.detach()) for xi in xs]
         targets = [w for w, n in zip(win, needs) if n]

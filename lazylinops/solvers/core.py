@@ -52,8 +52,21 @@ class Options:
         return replace(self, M=M, callback=None, progress=False, atol=0.0)
 
 
-def make_options(who, *, method="auto", rtol=None, atol=0.0, maxiter=None, M=None, callback=None, restart=None,
-                 on_failure="raise", progress=False, damp=0.0, methods=SOLVE_METHODS):
+def make_options(
+    who,
+    *,
+    method="auto",
+    rtol=None,
+    atol=0.0,
+    maxiter=None,
+    M=None,
+    callback=None,
+    restart=None,
+    on_failure="raise",
+    progress=False,
+    damp=0.0,
+    methods=SOLVE_METHODS,
+):
     check_choice(who, "method", method, methods)
     check_tolerances(who, rtol if rtol is not None else 0.0, atol, torch.float64)
     check_maxiter(who, maxiter, None)
@@ -127,16 +140,21 @@ def _preconditioner(who, A, M, method, dtype):
 
         d = A._diagonal()
         if d is None:
-            raise ValueError(f"{who}: M='jacobi' needs the diagonal of A, but {type(A).__name__} has no structured "
-                             "diagonal; pass a preconditioner operator M instead")
+            raise ValueError(
+                f"{who}: M='jacobi' needs the diagonal of A, but {type(A).__name__} has no structured "
+                "diagonal; pass a preconditioner operator M instead"
+            )
         M = Diagonal(1 / d.to(dtype))
     if tuple(M.shape) != (A.shape[1], A.shape[0]):
-        raise ShapeError(f"{who}: the preconditioner M must be {A.shape[1]}×{A.shape[0]} (it approximates A⁻¹), "
-                         f"got {tuple(M.shape)}")
+        raise ShapeError(
+            f"{who}: the preconditioner M must be {A.shape[1]}×{A.shape[0]} (it approximates A⁻¹), got {tuple(M.shape)}"
+        )
     if method in ("cg", "minres") and not (has_tag(M, "hermitian") and has_tag(M, "pd")):
-        raise ValueError(f"{who}: method={method!r} needs a Hermitian positive definite preconditioner, but M "
-                         f"({type(M).__name__}) is not known to be pd (tags: {sorted(M.tags) or 'none'}); assert it "
-                         "with M.with_tags(hermitian=True, pd=True)")
+        raise ValueError(
+            f"{who}: method={method!r} needs a Hermitian positive definite preconditioner, but M "
+            f"({type(M).__name__}) is not known to be pd (tags: {sorted(M.tags) or 'none'}); assert it "
+            "with M.with_tags(hermitian=True, pd=True)"
+        )
     return Flat(M, dtype)
 
 
@@ -154,8 +172,11 @@ def check_finite(who, A, b):
 def _check_weights(who, A):
     ws = A._flat_weights()
     # a finite sum proves every entry finite (one cheap pass); only otherwise look entry by entry
-    if ws and not bool(torch.stack([torch.isfinite(w.detach().sum()) for w in ws]).all()) and \
-            not bool(torch.stack([torch.isfinite(w.detach()).all() for w in ws]).all()):
+    if (
+        ws
+        and not bool(torch.stack([torch.isfinite(w.detach().sum()) for w in ws]).all())
+        and not bool(torch.stack([torch.isfinite(w.detach()).all() for w in ws]).all())
+    ):
         raise ValueError(f"{who}: the operator {type(A).__name__} {tuple(A.shape)} has NaN or Inf in its weights")
 
 
@@ -176,8 +197,9 @@ def _layout(A, b, x0, dtype, size_in, size_out):
     try:
         x = x0.to(dtype).expand(*batch, *size_in).reshape(-1, n).clone()
     except RuntimeError:
-        raise ShapeError(f"x0 of shape {tuple(x0.shape)} does not broadcast to the solution's shape "
-                         f"{(*batch, *size_in)}") from None
+        raise ShapeError(
+            f"x0 of shape {tuple(x0.shape)} does not broadcast to the solution's shape {(*batch, *size_in)}"
+        ) from None
     return bf, x, False, batch
 
 
@@ -201,7 +223,8 @@ def solve_core(who, A, b, opts, x0=None):
             check_finite(who, A, b)  # NaN/Inf in the data, else a singular operator
             raise torch.linalg.LinAlgError(
                 f"{who}: {type(A).__name__} {tuple(A.shape)} is singular: its exact inverse "
-                f"({type(inv).__name__}) produced Inf/NaN (a zero on the diagonal?)")
+                f"({type(inv).__name__}) produced Inf/NaN (a zero on the diagonal?)"
+            )
         res = torch.zeros(batch, dtype=dtype.to_real() if dtype.is_complex else dtype, device=b.device)
         return x, SolveInfo("structural", True, 0, res, 0, f"exact inverse {type(inv).__name__}")
     if method == "dense":

@@ -61,8 +61,9 @@ def power_method(A, *, maxiter=None, rtol=None, x0=None, callback=None, on_failu
             v = w / torch.linalg.vector_norm(w)
     conv = bool(res <= rtol * lam.abs())
     lam = lam if dtype.is_complex and "hermitian" not in A.tags else (lam.real if dtype.is_complex else lam)
-    info = SolveInfo("power", conv, it, res, P.count, f"converged in {it} iterations" if conv else
-                     f"reached maxiter={maxiter}")
+    info = SolveInfo(
+        "power", conv, it, res, P.count, f"converged in {it} iterations" if conv else f"reached maxiter={maxiter}"
+    )
     finish((lam, v[0]), info, on_failure, who)
     return (lam, v[0]), info
 
@@ -87,8 +88,10 @@ def eigsh(A, k=1, *, which="LA", rtol=None, maxiter=None, ncv=None, x0=None, on_
     if not isinstance(A, LinearOperator) or A.shape[0] != A.shape[1]:
         raise ValueError(f"{who}: needs a square operator, got {type(A).__name__} {tuple(getattr(A, 'shape', ()))}")
     if not ("hermitian" in A.tags or "pd" in A.tags):
-        raise ValueError(f"{who}: needs a Hermitian operator, but {type(A).__name__} is not known to be hermitian "
-                         f"(tags: {sorted(A.tags) or 'none'}); assert it with A.with_tags(hermitian=True)")
+        raise ValueError(
+            f"{who}: needs a Hermitian operator, but {type(A).__name__} is not known to be hermitian "
+            f"(tags: {sorted(A.tags) or 'none'}); assert it with A.with_tags(hermitian=True)"
+        )
     check_choice(who, "which", which, WHICH)
     check_choice(who, "on_failure", on_failure, ON_FAILURE)
     n = A.shape[0]
@@ -143,8 +146,14 @@ def eigsh(A, k=1, *, which="LA", rtol=None, maxiter=None, ncv=None, x0=None, on_
             p = q
     sel = torch.argsort(th[:k])
     w, vecs = th[:k][sel], X[:k][sel].mT
-    info = SolveInfo("lanczos", conv, it, res[sel], P.count,
-                     f"converged after {it} restarts" if conv else f"reached maxiter={maxiter} matvecs")
+    info = SolveInfo(
+        "lanczos",
+        conv,
+        it,
+        res[sel],
+        P.count,
+        f"converged after {it} restarts" if conv else f"reached maxiter={maxiter} matvecs",
+    )
     finish((w, vecs), info, on_failure, who)
     return (w, vecs), info
 

@@ -94,8 +94,10 @@ def check_callback(who, callback):
 def check_rhs(who, b):
     """A floating/complex tensor (never an integer or bool one)."""
     if not isinstance(b, torch.Tensor):
-        raise TypeError(f"{who}: the right-hand side must be a torch.Tensor, got {type(b).__name__}; "
-                        "convert with torch.as_tensor(b)")
+        raise TypeError(
+            f"{who}: the right-hand side must be a torch.Tensor, got {type(b).__name__}; "
+            "convert with torch.as_tensor(b)"
+        )
     if not (b.dtype.is_floating_point or b.dtype.is_complex):
         raise DtypeError(
             f"{who}: right-hand side has dtype {b.dtype}; solvers work in floating or complex dtypes and never "
@@ -113,8 +115,11 @@ def progress_bar(who, progress, total):
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        warnings.warn(f"{who}: progress=True needs tqdm (pip install tqdm); running without a progress bar",
-                      RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"{who}: progress=True needs tqdm (pip install tqdm); running without a progress bar",
+            RuntimeWarning,
+            stacklevel=4,
+        )
         return None
     return tqdm(total=total, desc=who, leave=False)
 

@@ -75,8 +75,10 @@ def minres(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=No
     y = r1 if M is None else M.mv(r1)
     beta1 = dot(r1, y).real
     if bool((beta1 < 0).any()):
-        raise ValueError("minres: the preconditioner M is not positive definite (⟨r, M r⟩ < 0); "
-                         "M must be Hermitian positive definite")
+        raise ValueError(
+            "minres: the preconditioner M is not positive definite (⟨r, M r⟩ < 0); "
+            "M must be Hermitian positive definite"
+        )
     beta1 = beta1.sqrt()
     zeros = torch.zeros_like(beta1)
     oldb, beta, dbar, epsln, phibar = zeros, beta1, zeros, zeros, beta1

@@ -21,16 +21,27 @@ def _named(who, A, b):
         raise TypeError(f"{who}: A must be an operator, got {type(A).__name__}")
     check_rhs(who, b)
     n = len(A.osize)
-    if tuple(b.shape[b.dim() - n:]) != tuple(A.osize) or b.dim() < n:
-        raise ShapeError(f"{who}: b must have shape (*batch, {', '.join(map(str, A.osize))}) (A's named output "
-                         f"{A.oshape}), got {tuple(b.shape)}; for torch's (M, K) layout use ll.lstsq")
+    if tuple(b.shape[b.dim() - n :]) != tuple(A.osize) or b.dim() < n:
+        raise ShapeError(
+            f"{who}: b must have shape (*batch, {', '.join(map(str, A.osize))}) (A's named output "
+            f"{A.oshape}), got {tuple(b.shape)}; for torch's (M, K) layout use ll.lstsq"
+        )
     return b.to(promote(A.dtype, b.dtype))
 
 
 def _lstsq(who, method, A, b, damp, rtol, atol, maxiter, x0, callback, on_failure):
     b = _named(who, A, b)
-    opts = make_options(who, method=method, rtol=rtol, atol=atol, maxiter=maxiter, callback=callback,
-                        on_failure=on_failure, damp=damp, methods=("cgls", "lsqr"))
+    opts = make_options(
+        who,
+        method=method,
+        rtol=rtol,
+        atol=atol,
+        maxiter=maxiter,
+        callback=callback,
+        on_failure=on_failure,
+        damp=damp,
+        methods=("cgls", "lsqr"),
+    )
     with torch.no_grad():
         x, info = lstsq_core(who, A, b, opts, None if x0 is None else x0.to(b.dtype))
     finish(x, info, on_failure, who)
@@ -71,8 +82,21 @@ def lsqr(A, b, *, damp=0.0, rtol=None, atol=0.0, maxiter=None, x0=None, callback
     return _lstsq("ll.lsqr", "lsqr", A, b, damp, rtol, atol, maxiter, x0, callback, on_failure)
 
 
-def regularized_lstsq(A, b, regs=(), eps=(), *, damp=0.0, method="auto", rtol=None, atol=0.0, maxiter=None,
-                      x0=None, callback=None, on_failure="raise"):
+def regularized_lstsq(
+    A,
+    b,
+    regs=(),
+    eps=(),
+    *,
+    damp=0.0,
+    method="auto",
+    rtol=None,
+    atol=0.0,
+    maxiter=None,
+    x0=None,
+    callback=None,
+    on_failure="raise",
+):
     """``min ‖A x − b‖² + Σᵢ epsᵢ‖Rᵢ x‖² + damp²‖x‖²``: ``(x, info)``, ``b`` named ``(*batch, *A.osize)``.
 
     ``method``: "auto"/"lsqr" or "cgls" on the stacked system ``[A; √epsᵢ Rᵢ] x ≈ [b; 0]``, or
@@ -95,8 +119,10 @@ def regularized_lstsq(A, b, regs=(), eps=(), *, damp=0.0, method="auto", rtol=No
         raise ValueError(f"{who}: regs and eps must have the same length, got {len(regs)} and {len(eps)}")
     for R, e in zip(regs, eps):
         if not isinstance(R, LinearOperator) or R.shape[1] != A.shape[1]:
-            raise ShapeError(f"{who}: every regulariser must be an operator with {A.shape[1]} columns (A's input), "
-                             f"got {type(R).__name__} {tuple(getattr(R, 'shape', ()))}")
+            raise ShapeError(
+                f"{who}: every regulariser must be an operator with {A.shape[1]} columns (A's input), "
+                f"got {type(R).__name__} {tuple(getattr(R, 'shape', ()))}"
+            )
         if isinstance(e, bool) or not isinstance(e, numbers.Real) or not e >= 0:
             raise ValueError(f"{who}: eps must be real numbers ≥ 0, got {e!r}")
     if method not in ("auto", "lsqr", "cgls", "cg"):
@@ -114,8 +140,9 @@ def regularized_lstsq(A, b, regs=(), eps=(), *, damp=0.0, method="auto", rtol=No
             N = N + damp * damp * Identity(A.isize, A.ishape, dtype=A.dtype, device=A.device)
         N = N.with_tags(hermitian=True, psd=True)
         rhs = A.H(b)
-        opts = make_options(who, method="cg", rtol=rtol, atol=atol, maxiter=maxiter, callback=callback,
-                            on_failure=on_failure)
+        opts = make_options(
+            who, method="cg", rtol=rtol, atol=atol, maxiter=maxiter, callback=callback, on_failure=on_failure
+        )
         x, info = run_named("solve", who, N, rhs, opts, x0)
         finish(x, info, on_failure, who)
         return x, info
@@ -134,8 +161,11 @@ def regularized_lstsq(A, b, regs=(), eps=(), *, damp=0.0, method="auto", rtol=No
         tol = torch.clamp(rtol * norm(P.rmv(bf)), min=atol)
         n = A.shape[1]
         x_zero = x0 is None
-        x = torch.zeros(bf.shape[0], n, dtype=dtype, device=b.device) if x_zero else \
-            x0.to(dtype).expand(*batch, *A.isize).reshape(-1, n).clone()
+        x = (
+            torch.zeros(bf.shape[0], n, dtype=dtype, device=b.device)
+            if x_zero
+            else x0.to(dtype).expand(*batch, *A.isize).reshape(-1, n).clone()
+        )
         cb = None if callback is None else (lambda it, xf, res: callback(it, xf.reshape(*batch, *A.isize), res))
         if method == "cgls":
             run = lsq.cgls(S, bs, x, tol, maxiter, damp=damp, x_zero=x_zero, callback=cb)
@@ -144,8 +174,9 @@ def regularized_lstsq(A, b, regs=(), eps=(), *, damp=0.0, method="auto", rtol=No
 
             run = _lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, "normal", cb, None)
         m = "cgls" if method == "cgls" else "lsqr"
-        info = SolveInfo(m, bool(run.converged.all()), run.iterations, run.residual.reshape(batch), S.count,
-                         run.message)
+        info = SolveInfo(
+            m, bool(run.converged.all()), run.iterations, run.residual.reshape(batch), S.count, run.message
+        )
     x = run.x.reshape(*batch, *A.isize)
     finish(x, info, on_failure, who)
     return x, info

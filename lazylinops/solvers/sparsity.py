@@ -63,8 +63,11 @@ def fista(A, b, *, lam, prox=None, step=None, maxiter=1000, rtol=None, x0=None, 
         nb = b.dim() - len(A.osize)
         batch = b.shape[:nb]
         bf = b.reshape(-1, A.shape[0])
-        x = torch.zeros(bf.shape[0], A.shape[1], dtype=b.dtype, device=b.device) if x0 is None else \
-            x0.to(b.dtype).expand(*batch, *A.isize).reshape(-1, A.shape[1]).clone()
+        x = (
+            torch.zeros(bf.shape[0], A.shape[1], dtype=b.dtype, device=b.device)
+            if x0 is None
+            else x0.to(b.dtype).expand(*batch, *A.isize).reshape(-1, A.shape[1]).clone()
+        )
         z, t = x.clone(), 1.0
         it, change = 0, torch.full(batch, float("inf"))
         while it < maxiter:
@@ -82,14 +85,21 @@ def fista(A, b, *, lam, prox=None, step=None, maxiter=1000, rtol=None, x0=None, 
                 break
         conv = bool((change <= rtol * norm(x)).all())
     x = x.reshape(*batch, *A.isize)
-    info = SolveInfo("fista", conv, it, change.reshape(batch), P.count,
-                     f"converged in {it} iterations" if conv else f"reached maxiter={maxiter}")
+    info = SolveInfo(
+        "fista",
+        conv,
+        it,
+        change.reshape(batch),
+        P.count,
+        f"converged in {it} iterations" if conv else f"reached maxiter={maxiter}",
+    )
     finish(x, info, on_failure, who)
     return x, info
 
 
-def split_bregman(A, b, *, regs, lams, mu=1.0, maxiter=100, inner_maxiter=5, rtol=None, x0=None, callback=None,
-                  on_failure="raise"):
+def split_bregman(
+    A, b, *, regs, lams, mu=1.0, maxiter=100, inner_maxiter=5, rtol=None, x0=None, callback=None, on_failure="raise"
+):
     """Split Bregman for ``min ½‖A x − b‖² + Σᵢ lamsᵢ‖Rᵢ x‖₁`` (e.g. anisotropic TV): ``(x, info)``.
 
     With ``dᵢ ≈ Rᵢ x`` and Bregman variables ``cᵢ``: ``x ← argmin ½‖A x − b‖² +
@@ -124,8 +134,11 @@ def split_bregman(A, b, *, regs, lams, mu=1.0, maxiter=100, inner_maxiter=5, rto
         nb = b.dim() - len(A.osize)
         batch = b.shape[:nb]
         bf = b.reshape(-1, A.shape[0])
-        x = torch.zeros(bf.shape[0], A.shape[1], dtype=dtype, device=b.device) if x0 is None else \
-            x0.to(dtype).expand(*batch, *A.isize).reshape(-1, A.shape[1]).clone()
+        x = (
+            torch.zeros(bf.shape[0], A.shape[1], dtype=dtype, device=b.device)
+            if x0 is None
+            else x0.to(dtype).expand(*batch, *A.isize).reshape(-1, A.shape[1]).clone()
+        )
         d = [torch.zeros(bf.shape[0], R.m, dtype=dtype, device=b.device) for R in Rs]
         c = [torch.zeros_like(di) for di in d]
         it, change = 0, torch.full(batch, float("inf"))
@@ -145,7 +158,13 @@ def split_bregman(A, b, *, regs, lams, mu=1.0, maxiter=100, inner_maxiter=5, rto
                 break
         conv = bool((change <= rtol * norm(x)).all())
     x = x.reshape(*batch, *A.isize)
-    info = SolveInfo("split_bregman", conv, it, change.reshape(batch), S.count,
-                     f"converged in {it} iterations" if conv else f"reached maxiter={maxiter}")
+    info = SolveInfo(
+        "split_bregman",
+        conv,
+        it,
+        change.reshape(batch),
+        S.count,
+        f"converged in {it} iterations" if conv else f"reached maxiter={maxiter}",
+    )
     finish(x, info, on_failure, who)
     return x, info

@@ -26,8 +26,14 @@ class WeightMover:
         if w.device.type == "meta":
             key = (id(w), device)
         else:
-            key = (w.untyped_storage().data_ptr(), w.storage_offset(), tuple(w.shape), tuple(w.stride()), w.dtype,
-                   device)
+            key = (
+                w.untyped_storage().data_ptr(),
+                w.storage_offset(),
+                tuple(w.shape),
+                tuple(w.stride()),
+                w.dtype,
+                device,
+            )
         hit = self.memo.get(key)
         if hit is None:
             hit = self.memo[key] = (w, w.to(device))  # the source is kept alive so ids stay unique
@@ -36,8 +42,10 @@ class WeightMover:
 
     def move(self, op, device):
         """``op`` with its weights and children on ``device`` (memoised)."""
-        if op.device == device and not any(w.device != device for w in op.weights().values()) and all(
-            c.device == device for c in op.children()
+        if (
+            op.device == device
+            and not any(w.device != device for w in op.weights().values())
+            and all(c.device == device for c in op.children())
         ):
             return op
         if type(op)._to is not LinearOperator._to:
@@ -94,8 +102,19 @@ def _distribute(A, specs, base, mover):
         oregions.append(_region(outs[idx], A.osize))
         moves_in.append(None if dev == base else _to_device(base, dev, T.isize, T.ishape))
         moves_out.append(None if dev == base else _to_device(dev, base, T.osize, T.oshape))
-    return Tiled(parts, iregions, oregions, ishape=A.ishape, oshape=A.oshape, isize=A.isize, osize=A.osize,
-                 device=base, moves_in=moves_in, moves_out=moves_out, tags=A.tags)
+    return Tiled(
+        parts,
+        iregions,
+        oregions,
+        ishape=A.ishape,
+        oshape=A.oshape,
+        isize=A.isize,
+        osize=A.osize,
+        device=base,
+        moves_in=moves_in,
+        moves_out=moves_out,
+        tags=A.tags,
+    )
 
 
 def _items(arr):

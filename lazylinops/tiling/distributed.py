@@ -46,10 +46,10 @@ class Sharded(LinearOperator):
     flow through the collectives.
     """
 
-    def __init__(self, tiles, iregions, oregions, owners, *, ishape, oshape, isize, osize, dtype, device, group=None,
-                 tags=()):
-        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=dtype, device=device,
-                         tags=tags)
+    def __init__(
+        self, tiles, iregions, oregions, owners, *, ishape, oshape, isize, osize, dtype, device, group=None, tags=()
+    ):
+        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=dtype, device=device, tags=tags)
         self.tiles = tuple(tiles)
         self.iregions, self.oregions = tuple(iregions), tuple(oregions)
         self.owners = tuple(owners)
@@ -60,8 +60,20 @@ class Sharded(LinearOperator):
         dtype = dtypes[0]
         for d in dtypes[1:]:
             dtype = promote(dtype, d)
-        return Sharded(tiles, iregions, oregions, self.owners, ishape=ishape, oshape=oshape, isize=isize, osize=osize,
-                       dtype=dtype, device=self.device, group=self.group, tags=tags)
+        return Sharded(
+            tiles,
+            iregions,
+            oregions,
+            self.owners,
+            ishape=ishape,
+            oshape=oshape,
+            isize=isize,
+            osize=osize,
+            dtype=dtype,
+            device=self.device,
+            group=self.group,
+            tags=tags,
+        )
 
     def _run(self, x, adjoint):
         ins, outs = (self.oregions, self.iregions) if adjoint else (self.iregions, self.oregions)
@@ -94,7 +106,7 @@ class Sharded(LinearOperator):
         buf = torch.zeros(B, L, dtype=dtype, device=device)
         offset = 0
         for k, y in local:
-            buf[:, offset:offset + counts[k]] = y.reshape(B, counts[k])
+            buf[:, offset : offset + counts[k]] = y.reshape(B, counts[k])
             offset += counts[k]
         parts = [torch.empty_like(_real(buf)) for _ in range(world)]
         dist.all_gather(parts, _real(buf), group=self.group)  # every rank receives every block
@@ -104,7 +116,7 @@ class Sharded(LinearOperator):
             offset = 0
             for k in per_rank.get(r, ()):
                 sub = tuple(b - a for a, b in outs[k])
-                out[_index(outs[k])] = got[:, offset:offset + counts[k]].reshape(*batch, *sub)
+                out[_index(outs[k])] = got[:, offset : offset + counts[k]].reshape(*batch, *sub)
                 offset += counts[k]
         return out
 
@@ -116,27 +128,53 @@ class Sharded(LinearOperator):
 
     def _adjoint(self):
         # Aᴴ = Σₖ Qₖ Aₖᴴ Pₖᵀ: the same owners, blocks swapped
-        return self._like([None if T is None else T.H for T in self.tiles], self.oregions, self.iregions,
-                          self.oshape, self.ishape, self.osize, self.isize, self.tags)
+        return self._like(
+            [None if T is None else T.H for T in self.tiles],
+            self.oregions,
+            self.iregions,
+            self.oshape,
+            self.ishape,
+            self.osize,
+            self.isize,
+            self.tags,
+        )
 
     def _conj(self):
-        return self._like([None if T is None else T.conj() for T in self.tiles], self.iregions, self.oregions,
-                          self.ishape, self.oshape, self.isize, self.osize, self.tags)
+        return self._like(
+            [None if T is None else T.conj() for T in self.tiles],
+            self.iregions,
+            self.oregions,
+            self.ishape,
+            self.oshape,
+            self.isize,
+            self.osize,
+            self.tags,
+        )
 
     def _normal(self):
         # disjoint output blocks: Aᴴ A = Σₖ Qₖ (Aₖᴴ Aₖ) Qₖᵀ — one collective per apply
         if len(set(self.oregions)) != len(self.oregions):
             return super()._normal()
-        return self._like([None if T is None else T.N for T in self.tiles], self.iregions, self.iregions,
-                          self.ishape, self.ishape, self.isize, self.isize, ())
+        return self._like(
+            [None if T is None else T.N for T in self.tiles],
+            self.iregions,
+            self.iregions,
+            self.ishape,
+            self.ishape,
+            self.isize,
+            self.isize,
+            (),
+        )
 
     def _repr_extra(self):
         mine = sum(T is not None for T in self.tiles)
         return f"{mine} of {len(self.tiles)} tiles on this rank"
 
     def __reduce_ex__(self, protocol):
-        raise TypeError("Sharded operators hold one rank's tiles and a process group; shard the operator on "
-                        "each rank instead of pickling it")
+        raise TypeError(
+            "Sharded operators hold one rank's tiles and a process group; shard the operator on "
+            "each rank instead of pickling it"
+        )
 
 
 def shard(A, spec, *, group=None, device=None):
@@ -168,5 +206,17 @@ def shard(A, spec, *, group=None, device=None):
     mine = [mover.move(T, device) if owners[k] == rank else None for k, T in enumerate(flat)]
     iregions = [tuple(s.indices(m)[:2] for s, m in zip(sl, A.isize)) for sl in ins.reshape(-1)]
     oregions = [tuple(s.indices(m)[:2] for s, m in zip(sl, A.osize)) for sl in outs.reshape(-1)]
-    return Sharded(mine, iregions, oregions, owners, ishape=A.ishape, oshape=A.oshape, isize=A.isize, osize=A.osize,
-                   dtype=A.dtype, device=device, group=group, tags=A.tags)
+    return Sharded(
+        mine,
+        iregions,
+        oregions,
+        owners,
+        ishape=A.ishape,
+        oshape=A.oshape,
+        isize=A.isize,
+        osize=A.osize,
+        dtype=A.dtype,
+        device=device,
+        group=group,
+        tags=A.tags,
+    )

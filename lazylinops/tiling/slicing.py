@@ -53,8 +53,7 @@ def elementwise_positions(op, tile):
 
 def resized(op, isize, osize, keep_tags=True, **state):
     """A copy of ``op`` (same class, names, dtype, device) with new sizes and replaced state."""
-    meta = {"_isize": torch.Size(isize), "_osize": torch.Size(osize),
-            "_shape": torch.Size((prod(osize), prod(isize)))}
+    meta = {"_isize": torch.Size(isize), "_osize": torch.Size(osize), "_shape": torch.Size((prod(osize), prod(isize)))}
     if not keep_tags:
         meta["_tags"] = ()
     return op._map(lambda k, w: w, lambda c: c, **meta, **state)

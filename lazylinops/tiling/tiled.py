@@ -47,8 +47,21 @@ class Tiled(LinearOperator):
     ('Tiled', 3, True)
     """
 
-    def __init__(self, tiles, iregions, oregions, *, ishape, oshape, isize, osize, device=None, moves_in=None,
-                 moves_out=None, tags=()):
+    def __init__(
+        self,
+        tiles,
+        iregions,
+        oregions,
+        *,
+        ishape,
+        oshape,
+        isize,
+        osize,
+        device=None,
+        moves_in=None,
+        moves_out=None,
+        tags=(),
+    ):
         tiles = tuple(tiles)
         n = len(tiles)
         if n == 0:
@@ -65,8 +78,7 @@ class Tiled(LinearOperator):
         for T in tiles[1:]:
             dtype = promote(dtype, T.dtype)
         device = tiles[0].device if device is None else as_device(device)
-        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=dtype, device=device,
-                         tags=tags)
+        super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=dtype, device=device, tags=tags)
         self.tiles = tiles
         self.iregions, self.oregions = iregions, oregions
         self.moves_in = tuple(moves_in) if moves_in is not None else (None,) * n
@@ -78,9 +90,19 @@ class Tiled(LinearOperator):
         return tuple(T.device for T in self.tiles)
 
     def _like(self, tiles, iregions, oregions, moves_in, moves_out, ishape, oshape, isize, osize, tags=None):
-        return Tiled(tiles, iregions, oregions, ishape=ishape, oshape=oshape, isize=isize, osize=osize,
-                     device=self.device, moves_in=moves_in, moves_out=moves_out,
-                     tags=self.tags if tags is None else tags)
+        return Tiled(
+            tiles,
+            iregions,
+            oregions,
+            ishape=ishape,
+            oshape=oshape,
+            isize=isize,
+            osize=osize,
+            device=self.device,
+            moves_in=moves_in,
+            moves_out=moves_out,
+            tags=self.tags if tags is None else tags,
+        )
 
     # ------------------------------------------------------------------ apply
     def _steps(self, adjoint):
@@ -107,22 +129,48 @@ class Tiled(LinearOperator):
     # ------------------------------------------------------------------ structure
     def _adjoint(self):
         # Aᴴ = Σₖ Qₖ Aₖᴴ Pₖᵀ: tile adjoints with input and output blocks (and moves) swapped
-        return self._like([T.H for T in self.tiles], self.oregions, self.iregions,
-                          [m if m is None else m.H for m in self.moves_out],
-                          [m if m is None else m.H for m in self.moves_in],
-                          self.oshape, self.ishape, self.osize, self.isize)
+        return self._like(
+            [T.H for T in self.tiles],
+            self.oregions,
+            self.iregions,
+            [m if m is None else m.H for m in self.moves_out],
+            [m if m is None else m.H for m in self.moves_in],
+            self.oshape,
+            self.ishape,
+            self.osize,
+            self.isize,
+        )
 
     def _conj(self):
-        return self._like([T.conj() for T in self.tiles], self.iregions, self.oregions, self.moves_in,
-                          self.moves_out, self.ishape, self.oshape, self.isize, self.osize)
+        return self._like(
+            [T.conj() for T in self.tiles],
+            self.iregions,
+            self.oregions,
+            self.moves_in,
+            self.moves_out,
+            self.ishape,
+            self.oshape,
+            self.isize,
+            self.osize,
+        )
 
     def _normal(self):
         # disjoint output blocks: Aᴴ A = Σₖ Qₖ (Aₖᴴ Aₖ) Qₖᵀ, each tile's normal on its own device
         if len(set(self.oregions)) != len(self.oregions):
             return super()._normal()  # shared output blocks couple tiles: Aᴴ A as a chain of two tiled ops
         back = [m if m is None else m.H for m in self.moves_in]
-        return self._like([T.N for T in self.tiles], self.iregions, self.iregions, self.moves_in, back,
-                          self.ishape, self.ishape, self.isize, self.isize, tags=())
+        return self._like(
+            [T.N for T in self.tiles],
+            self.iregions,
+            self.iregions,
+            self.moves_in,
+            back,
+            self.ishape,
+            self.ishape,
+            self.isize,
+            self.isize,
+            tags=(),
+        )
 
     def _to_dense(self):
         # block by block: each tile's dense block is built on its device, then gathered here
@@ -136,12 +184,30 @@ class Tiled(LinearOperator):
         if device is None or as_device(device) == self.device:
             # a cast keeps every tile on its device
             tiles = [T._to(None, dtype, non_blocking, copy) for T in self.tiles]
-            return self._like(tiles, self.iregions, self.oregions, self.moves_in, self.moves_out,
-                              self.ishape, self.oshape, self.isize, self.osize)
+            return self._like(
+                tiles,
+                self.iregions,
+                self.oregions,
+                self.moves_in,
+                self.moves_out,
+                self.ishape,
+                self.oshape,
+                self.isize,
+                self.osize,
+            )
         # a move gathers every tile onto that device: no moves left
         tiles = [T._to(device, dtype, non_blocking, copy) for T in self.tiles]
-        return Tiled(tiles, self.iregions, self.oregions, ishape=self.ishape, oshape=self.oshape, isize=self.isize,
-                     osize=self.osize, device=device, tags=self.tags)
+        return Tiled(
+            tiles,
+            self.iregions,
+            self.oregions,
+            ishape=self.ishape,
+            oshape=self.oshape,
+            isize=self.isize,
+            osize=self.osize,
+            device=device,
+            tags=self.tags,
+        )
 
     # ------------------------------------------------------------------ display
     def _repr_extra(self):
@@ -174,4 +240,3 @@ def _describe_block(op, ri, ro):
                 if part not in parts:
                     parts.append(part)
     return " ".join(parts) if parts else "(whole)"
-

@@ -56,55 +56,113 @@ def _grid_points(K, size, seed):
 
 
 def _nufft(K, size, names, dt, seed, **kw):
-    return ll.NUFFT(_locations(K, size[-2:] if len(size) > 2 else size, seed), size, names,
-                    dtype=complex_dtype(dt), **kw)
+    return ll.NUFFT(
+        _locations(K, size[-2:] if len(size) > 2 else size, seed), size, names, dtype=complex_dtype(dt), **kw
+    )
 
 
 ENTRIES = [
     # convolution: y[n] = Σ_k h[k] x[n + offset − k]
-    Entry("Convolve-1d-causal", lambda dt: ll.Convolve(_kernel(3, dtype=dt, seed=50, lead=3.0), (7,), "N"),
-          invertible=True),
+    Entry(
+        "Convolve-1d-causal",
+        lambda dt: ll.Convolve(_kernel(3, dtype=dt, seed=50, lead=3.0), (7,), "N"),
+        invertible=True,
+    ),
     Entry("Convolve-1d-offset", lambda dt: ll.Convolve(_kernel(4, dtype=dt, seed=51), (6,), "N", offset=2)),
-    Entry("Convolve-2d-fft-coils", lambda dt: ll.Convolve(_kernel(3, 2, dtype=dt, seed=52), (2, 5, 4), "CHW", "HW",
-                                                          offset=(2, 1), method="fft"), split_dims=("C",)),
+    Entry(
+        "Convolve-2d-fft-coils",
+        lambda dt: ll.Convolve(_kernel(3, 2, dtype=dt, seed=52), (2, 5, 4), "CHW", "HW", offset=(2, 1), method="fft"),
+        split_dims=("C",),
+    ),
     Entry("Convolve-long-auto-fft", lambda dt: ll.Convolve(_kernel(65, dtype=dt, seed=53), (8,), offset=30)),
     # finite differences (PyLops 2.8 stencils)
-    Entry("FirstDerivative-centered-edge", lambda dt: ll.FirstDerivative((3, 6), "CN", "N", sampling=0.5, edge=True,
-                                                                          dtype=dt), split_dims=("C",)),
+    Entry(
+        "FirstDerivative-centered-edge",
+        lambda dt: ll.FirstDerivative((3, 6), "CN", "N", sampling=0.5, edge=True, dtype=dt),
+        split_dims=("C",),
+    ),
     Entry("FirstDerivative-order5-edge", lambda dt: ll.FirstDerivative((7,), edge=True, order=5, dtype=dt)),
     Entry("FirstDerivative-forward", lambda dt: ll.FirstDerivative((6,), kind="forward", dtype=dt)),
-    Entry("FirstDerivative-backward-dim0", lambda dt: ll.FirstDerivative((5, 3), "HW", "H", kind="backward",
-                                                                          dtype=dt), split_dims=("W",)),
+    Entry(
+        "FirstDerivative-backward-dim0",
+        lambda dt: ll.FirstDerivative((5, 3), "HW", "H", kind="backward", dtype=dt),
+        split_dims=("W",),
+    ),
     Entry("SecondDerivative-centered-edge", lambda dt: ll.SecondDerivative((6,), sampling=2.0, edge=True, dtype=dt)),
-    Entry("SecondDerivative-forward", lambda dt: ll.SecondDerivative((3, 5), "CN", kind="forward", dtype=dt),
-          split_dims=("C",)),
-    Entry("Laplacian-weighted-edge", lambda dt: ll.Laplacian((4, 5), "HW", weights=(1.0, 2.0), sampling=(1.0, 0.5),
-                                                              edge=True, dtype=dt)),
-    Entry("Laplacian-backward-2of3", lambda dt: ll.Laplacian((2, 4, 3), "CHW", dims="HW", kind="backward", dtype=dt),
-          split_dims=("C",)),
-    Entry("Gradient-centered-edge", lambda dt: ll.Gradient((4, 5), "HW", sampling=(1.0, 2.0), edge=True, dtype=dt),
-          split_dims=("G",), tags=("tall",)),
-    Entry("Gradient-forward-1of2", lambda dt: ll.Gradient((3, 4), "CN", dims="N", kind="forward", dtype=dt),
-          split_dims=("C", "G")),
+    Entry(
+        "SecondDerivative-forward",
+        lambda dt: ll.SecondDerivative((3, 5), "CN", kind="forward", dtype=dt),
+        split_dims=("C",),
+    ),
+    Entry(
+        "Laplacian-weighted-edge",
+        lambda dt: ll.Laplacian((4, 5), "HW", weights=(1.0, 2.0), sampling=(1.0, 0.5), edge=True, dtype=dt),
+    ),
+    Entry(
+        "Laplacian-backward-2of3",
+        lambda dt: ll.Laplacian((2, 4, 3), "CHW", dims="HW", kind="backward", dtype=dt),
+        split_dims=("C",),
+    ),
+    Entry(
+        "Gradient-centered-edge",
+        lambda dt: ll.Gradient((4, 5), "HW", sampling=(1.0, 2.0), edge=True, dtype=dt),
+        split_dims=("G",),
+        tags=("tall",),
+    ),
+    Entry(
+        "Gradient-forward-1of2",
+        lambda dt: ll.Gradient((3, 4), "CN", dims="N", kind="forward", dtype=dt),
+        split_dims=("C", "G"),
+    ),
     # non-uniform Fourier (gridded) and interpolation
-    Entry("NUFFT-2d", lambda dt: _nufft(12, (4, 6), "HW", dt, seed=54, toeplitz=False), split_dims=("K",),
-          tags=("wide", "complex-only")),
-    Entry("NUFFT-1d-tall", lambda dt: _nufft(11, (6,), "N", dt, seed=55, toeplitz=False), split_dims=("K",),
-          tags=("tall", "complex-only")),
+    Entry(
+        "NUFFT-2d",
+        lambda dt: _nufft(12, (4, 6), "HW", dt, seed=54, toeplitz=False),
+        split_dims=("K",),
+        tags=("wide", "complex-only"),
+    ),
+    Entry(
+        "NUFFT-1d-tall",
+        lambda dt: _nufft(11, (6,), "N", dt, seed=55, toeplitz=False),
+        split_dims=("K",),
+        tags=("tall", "complex-only"),
+    ),
     # Toeplitz-embedded normal: A.N equals A.H @ A to the NUFFT's accuracy (~1e-5), so single precision only
-    Entry("NUFFT-coils-toeplitz", lambda dt: _nufft(9, (2, 5, 4), "CHW", dt, seed=56), split_dims=("C", "K"),
-          dtypes=(torch.complex64,), tags=("wide", "complex-only", "approximate-normal")),
-    Entry("Interpolate-linear-2d", lambda dt: ll.Interpolate(_grid_points(7, (4, 5), seed=57), (4, 5), "HW",
-                                                             dtype=dt), split_dims=("K",), tags=("wide",)),
-    Entry("Interpolate-kb-periodic-coils", lambda dt: ll.Interpolate(_grid_points(8, (6,), seed=58) * 1.5, (2, 6), "CN",
-                                                                     kind="kb", boundary="periodic", dtype=dt),
-          split_dims=("C", "K")),
+    Entry(
+        "NUFFT-coils-toeplitz",
+        lambda dt: _nufft(9, (2, 5, 4), "CHW", dt, seed=56),
+        split_dims=("C", "K"),
+        dtypes=(torch.complex64,),
+        tags=("wide", "complex-only", "approximate-normal"),
+    ),
+    Entry(
+        "Interpolate-linear-2d",
+        lambda dt: ll.Interpolate(_grid_points(7, (4, 5), seed=57), (4, 5), "HW", dtype=dt),
+        split_dims=("K",),
+        tags=("wide",),
+    ),
+    Entry(
+        "Interpolate-kb-periodic-coils",
+        lambda dt: ll.Interpolate(
+            _grid_points(8, (6,), seed=58) * 1.5, (2, 6), "CN", kind="kb", boundary="periodic", dtype=dt
+        ),
+        split_dims=("C", "K"),
+    ),
     # matrix-free
     Entry("FromFunction-autograd", lambda dt: ll.FromFunction(shear, (5,), (5,), "N", "N", dtype=dt)),
     Entry("FromFunction-autograd-tall", lambda dt: ll.FromFunction(tall, (4,), (6,), dtype=dt), tags=("tall",)),
-    Entry("FromFunction-adjoint", lambda dt: ll.FromFunction(forward_diff, (5,), (4,), "N", "M",
-                                                             adjoint=forward_diff_adjoint, dtype=dt), tags=("wide",)),
+    Entry(
+        "FromFunction-adjoint",
+        lambda dt: ll.FromFunction(forward_diff, (5,), (4,), "N", "M", adjoint=forward_diff_adjoint, dtype=dt),
+        tags=("wide",),
+    ),
     # devices (placement-only checks for other devices live in tests/test_signal.py)
-    Entry("ToDevice-cpu", lambda dt: ll.ToDevice("cpu", "cpu", (3, 4), "HW", dtype=dt), invertible=True,
-          hermitian=True, pd=True, split_dims=("H", "W")),
+    Entry(
+        "ToDevice-cpu",
+        lambda dt: ll.ToDevice("cpu", "cpu", (3, 4), "HW", dtype=dt),
+        invertible=True,
+        hermitian=True,
+        pd=True,
+        split_dims=("H", "W"),
+    ),
 ]
