@@ -295,19 +295,15 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         state.update(meta)
         return _rebuild(type(self), state)
 
-    def _flat_weights(self):
+    def _flat_weights(self, out=None):
         """The floating/complex weights of the whole tree, in ``_map`` order (children recursed)."""
-        out = []
-
-        def weight(key, w):
-            if w.is_floating_point() or w.is_complex():
-                out.append(w)
-            return w
-
-        def child(c):
-            return c._map(weight, child)
-
-        self._map(weight, child)
+        out = [] if out is None else out
+        for _, v in self._items():
+            for item in v if isinstance(v, (tuple, list)) else (v,):
+                if _is_op(item):
+                    item._flat_weights(out)
+                elif isinstance(item, torch.Tensor) and (item.is_floating_point() or item.is_complex()):
+                    out.append(item)
         return out
 
     def _with_weights(self, weights):

@@ -1,5 +1,4 @@
 import pytest
-import torch
 from registry import DTYPES, REGISTRY
 
 import lazylinops as ll
@@ -20,6 +19,8 @@ def _densify_error():
 
 
 @pytest.fixture
-def seed():
-    torch.manual_seed(0)
-    return 0
+def op(entry, dtype):
+    """The registry entry built in ``dtype`` (skipped for dtypes the entry does not support)."""
+    if dtype not in entry.dtypes:
+        pytest.skip(f"{entry.name} does not support {dtype}")
+    return entry.build(dtype)

@@ -6,6 +6,7 @@ import pickle
 import warnings
 
 import pytest
+import registry
 import torch
 from registry import randn
 
@@ -19,18 +20,7 @@ def tol(dtype, entry=None):
 
 
 def assert_close(actual, expected, dtype, entry=None, what=""):
-    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    scale = max(expected.abs().max().item() if expected.numel() else 0.0, 1.0)
-    err = (actual - expected).abs().max().item() if expected.numel() else 0.0
-    assert err <= tol(dtype, entry) * scale, f"{what}: max error {err:.3g} (scale {scale:.3g})"
-
-
-@pytest.fixture
-def op(entry, dtype):
-    if dtype not in entry.dtypes:
-        pytest.skip(f"{entry.name} does not support {dtype}")
-    return entry.build(dtype)
+    registry.assert_close(actual, expected, tol(dtype, entry), what)
 
 
 def dense_of(A):

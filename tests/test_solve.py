@@ -1,6 +1,7 @@
 """ll.solve / ll.inv / ll.lstsq and their torch.linalg entry points against dense torch.linalg."""
 
 import pytest
+import registry
 import torch
 from registry import randn
 
@@ -13,18 +14,7 @@ def tol(dtype, entry=None):
 
 
 def close(actual, expected, dtype, entry=None, what=""):
-    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    scale = max(expected.abs().max().item(), 1.0)
-    err = (actual - expected).abs().max().item()
-    assert err <= tol(dtype, entry) * scale, f"{what}: max error {err:.3g} (scale {scale:.3g})"
-
-
-@pytest.fixture
-def op(entry, dtype):
-    if dtype not in entry.dtypes:
-        pytest.skip(f"{entry.name} does not support {dtype}")
-    return entry.build(dtype)
+    registry.assert_close(actual, expected, tol(dtype, entry), what)
 
 
 def test_solve_matches_dense(op, entry, dtype):

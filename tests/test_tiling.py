@@ -6,6 +6,7 @@ import pickle
 
 import numpy as np
 import pytest
+import registry
 import torch
 from registry import REGISTRY, randn
 
@@ -21,10 +22,7 @@ def rtol(dtype):
 
 
 def close(actual, expected, dtype, what):
-    assert actual.shape == expected.shape and actual.dtype == expected.dtype, what
-    scale = max(expected.abs().max().item() if expected.numel() else 0.0, 1.0)
-    err = (actual - expected).abs().max().item() if expected.numel() else 0.0
-    assert err <= rtol(dtype) * scale, f"{what}: max error {err:.3g} (scale {scale:.3g})"
+    registry.assert_close(actual, expected, rtol(dtype), what)
 
 
 def halves(A, dims):

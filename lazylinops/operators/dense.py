@@ -259,9 +259,10 @@ class Dense(LinearOperator):
 class DenseInverse(LinearOperator):
     """``W⁻¹`` of a square plain ``Dense`` by an LU factorisation (Cholesky when tagged pd).
 
-    The factor is computed at the first apply, O(n³), and cached in the ``Dense``'s cache
-    (per dtype) unless its weight requires grad (then it is rebuilt each call so gradients
-    never reuse a stale graph). Applies are O(n²) triangular solves.
+    The first apply is one fused ``torch.linalg.solve`` (LAPACK gesv), as fast as torch for a
+    one-off solve; from the second apply on, the factor (O(n³), once) is cached in the
+    ``Dense``'s cache per dtype, unless its weight requires grad (then it is rebuilt each call
+    so gradients never reuse a stale graph), and applies are O(n²) triangular solves.
 
     >>> import torch, lazylinops as ll
     >>> W = ll.Dense(torch.tensor([[2.0, 1.0], [0.0, 4.0]]))
@@ -316,6 +317,14 @@ class DenseInverse(LinearOperator):
         M = self.shape[0]
         nb = y.dim() - len(self.isize)
         Y = y.reshape(*y.shape[:nb], M).reshape(-1, M).mT
+        cache = self.op.__dict__["_cache"]
+        if not cache.get("solved") and ("lu", y.dtype) not in cache and ("cholesky", y.dtype) not in cache:
+            cache["solved"] = True  # a one-off solve: fused LU + solve, no factor kept
+            W = self.op._matrix(y.dtype)
+            X, info = torch.linalg.solve_ex(W.mH if adjoint else W, Y)
+            if int(info) != 0:
+                self._factor(y.dtype)  # raises the clear singular-matrix error
+            return X.mT.reshape(*y.shape[:nb], *self.osize)
         fac = self._factor(y.dtype)
         if len(fac) == 1:
             X = torch.cholesky_solve(Y, fac[0])  # (L Lᴴ)⁻¹ = (L Lᴴ)⁻ᴴ
