@@ -703,6 +703,12 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
             out = cache["N"] = self._normal()._with_tags("psd")
         return out
 
+    def _shapes_of(self, adjoint=False):
+        """``super().__init__`` keywords for an operator with this one's shapes (swapped for Aᴴ)."""
+        if adjoint:
+            return dict(ishape=self._oshape, oshape=self._ishape, isize=self._osize, osize=self._isize)
+        return dict(ishape=self._ishape, oshape=self._oshape, isize=self._isize, osize=self._osize)
+
     def _with_tags(self, *tags):
         """This operator, or a shallow copy carrying the extra structural tags."""
         new = _normalize_tags((*self._tags, *tags))

@@ -225,15 +225,7 @@ class Adjoint(LinearOperator):
     """The lazy adjoint ``Aᴴ`` of an operator without a structural one."""
 
     def __init__(self, op):
-        super().__init__(
-            ishape=op.oshape,
-            oshape=op.ishape,
-            isize=op.osize,
-            osize=op.isize,
-            dtype=op.dtype,
-            device=op.odevice,
-            tags=op.tags,
-        )
+        super().__init__(**op._shapes_of(adjoint=True), dtype=op.dtype, device=op.odevice, tags=op.tags)
         self.op = op
 
     odevice = property(lambda self: self.op.idevice)
@@ -280,15 +272,7 @@ class Conj(LinearOperator):
     """The lazy elementwise conjugate ``conj(A)``: ``conj(A) x = conj(A conj(x))``."""
 
     def __init__(self, op):
-        super().__init__(
-            ishape=op.ishape,
-            oshape=op.oshape,
-            isize=op.isize,
-            osize=op.osize,
-            dtype=op.dtype,
-            device=op.device,
-            tags=op.tags,
-        )
+        super().__init__(**op._shapes_of(), dtype=op.dtype, device=op.device, tags=op.tags)
         self.op = op
 
     odevice = property(lambda self: self.op.odevice)
@@ -332,14 +316,7 @@ class RealPart(LinearOperator):
     def __init__(self, op, dtype=None):
         if not op.dtype.is_complex:
             raise ValueError(f"RealPart: operator must be complex, got {op.dtype}")
-        super().__init__(
-            ishape=op.ishape,
-            oshape=op.oshape,
-            isize=op.isize,
-            osize=op.osize,
-            dtype=real_dtype(op.dtype) if dtype is None else dtype,
-            device=op.device,
-        )
+        super().__init__(**op._shapes_of(), dtype=real_dtype(op.dtype) if dtype is None else dtype, device=op.device)
         self.op = op
 
     odevice = property(lambda self: self.op.odevice)

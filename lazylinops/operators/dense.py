@@ -274,15 +274,7 @@ class DenseInverse(LinearOperator):
 
     def __init__(self, op):
         tags = [t for t in ("hermitian", "pd", "psd") if t in op.tags]
-        super().__init__(
-            ishape=op.oshape,
-            oshape=op.ishape,
-            isize=op.osize,
-            osize=op.isize,
-            dtype=op.dtype,
-            device=op.device,
-            tags=tags,
-        )
+        super().__init__(**op._shapes_of(adjoint=True), dtype=op.dtype, device=op.device, tags=tags)
         self.op = op
 
     def _factor(self, dtype):

@@ -37,9 +37,7 @@ class Inverse(LinearOperator):
         tags = [t for t in ("hermitian", "pd", "unitary") if t in A.tags]  # (A⁻¹)ᴴ = (Aᴴ)⁻¹; A ≻ 0 ⇒ A⁻¹ ≻ 0
         if "pd" in tags:
             tags.append("psd")
-        super().__init__(
-            ishape=A.oshape, oshape=A.ishape, isize=A.osize, osize=A.isize, dtype=A.dtype, device=A.device, tags=tags
-        )
+        super().__init__(**A._shapes_of(adjoint=True), dtype=A.dtype, device=A.device, tags=tags)
         M = solve_options.pop("M", None)
         self.op = A
         self.precond = M if isinstance(M, LinearOperator) else None
