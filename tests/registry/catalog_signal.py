@@ -135,6 +135,13 @@ ENTRIES = [
         dtypes=(torch.complex64,),
         tags=("wide", "complex-only", "approximate-normal"),
     ),
+    # the Toeplitz normal itself (hermitian, exact to its own dense matrix in every precision)
+    Entry(
+        "ToeplitzNormal-2d",
+        lambda dt: _nufft(9, (5, 4), "HW", dt, seed=58).N,
+        hermitian=True,
+        tags=("complex-only",),
+    ),
     Entry(
         "Interpolate-linear-2d",
         lambda dt: ll.Interpolate(_grid_points(7, (4, 5), seed=57), (4, 5), "HW", dtype=dt),

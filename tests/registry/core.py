@@ -142,4 +142,5 @@ ENTRIES = [
         lambda dt: ll.Dense(_well_conditioned(4, dt, seed=22)) - ll.Identity((4,), dtype=dt) * 0.5,
         invertible=True,
     ),
+    Entry("Conj-of-custom", lambda dt: WeightedCumsum(randn(5, dtype=complex_dtype(dt), seed=25) + 2).conj()),
 ]
