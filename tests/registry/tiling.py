@@ -4,7 +4,6 @@ import lazylinops as ll
 
 from . import Entry, randn
 
-
 ENTRIES = [
     Entry(
         "Tiled-dense-rows",
