@@ -60,14 +60,16 @@ def as_device(device, what="device"):
     """A ``torch.device`` from a string/device/index, with a clear error for bad strings."""
     if device is None:
         return torch.device("cpu")
-    if isinstance(device, torch.device):
-        return device
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise DeviceError(
-            f"{what}: {device!r} is not a device; use e.g. 'cpu', 'cuda', 'cuda:1' or 'meta' ({exc})"
-        ) from None
+    if not isinstance(device, torch.device):
+        try:
+            device = torch.device(device)
+        except (RuntimeError, TypeError, ValueError) as exc:
+            raise DeviceError(
+                f"{what}: {device!r} is not a device; use e.g. 'cpu', 'cuda', 'cuda:1' or 'meta' ({exc})"
+            ) from None
+    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
+        device = torch.device("cuda", torch.cuda.current_device())  # tensors always carry an index
+    return device
 
 
 _Tensor = torch.Tensor
@@ -575,9 +577,10 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         if nd == 1:
             if x.shape[0] != N:
                 raise self._matmul_error(x, "A @ x")
-            x = self._prepare(
-                x.view(self._isize) if x.is_contiguous() else x.reshape(self._isize), self._isize, "A @ x"
-            )
+            size = self._isize
+            x = x.view(*size) if size and x.is_contiguous() else x.reshape(size)  # ints parse faster than a Size
+            if x.dtype is not self._dtype or x.device != self._device:
+                x = self._prepare(x, size, "A @ x")  # the shape is right: promote the dtype, check the device
             y = self._apply(x).reshape(M)
             return y.clone() if y is x else y
         if nd == 0 or x.shape[-2] != N:
@@ -802,10 +805,14 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         """Hook: the sub-operator (block) for ``tile = {dim_name: slice}``.
 
         A name in ``oshape`` slices the output (rows), a name in ``ishape`` the input
-        (columns); a name in both is sliced on both sides (an elementwise/batch dim). Names
-        the operator does not have are ignored. Slices have step 1 and are already clipped
-        to the dim's size. Operators that cannot be cut along a dim raise ``ShapeError``
-        naming it. The result computes the same values as the block of the dense matrix.
+        (columns). A name in both is sliced on both sides only where the operator is
+        elementwise (batch-like) in it; where it is not (a square matrix whose two sides
+        share names), ``_split`` must refuse, since a block-diagonal reassembly would drop the
+        off-diagonal blocks. Names the operator does not have are ignored; composites whose
+        internal dims may be split (summed over tiles: Σₛ A[:, s] B[s, :]) set
+        ``_split_internal = True``. Slices have step 1 and are already clipped to the dim's
+        size. Operators that cannot be cut along a dim raise ``ShapeError`` naming it. The
+        result computes the same values as the block of the dense matrix.
         """
         from .errors import ShapeError
 

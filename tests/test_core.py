@@ -383,3 +383,11 @@ def test_sum_of_nonsquare_operators_with_different_names():
     torch.testing.assert_close((A + B).to_dense(), A.to_dense() + B.to_dense())
     C = A.N + ll.Scalar(0.5, (4,))  # c·I takes the other term's names: no reshape, tags kept
     assert type(C) is ll.Sum and "pd" in C.tags and C.ishape == ("N",)
+
+
+def test_dense_normal_of_a_normal_uses_fresh_einsum_labels():
+    W = torch.randn(4, 4, dtype=torch.complex128)
+    A = ll.Dense(W, ishape="N", oshape="N").conj().N.H  # einsum labels already carry primes
+    D = A.to_dense()
+    torch.testing.assert_close(A.N.to_dense(), D.mH @ D)
+    torch.testing.assert_close(A.N.N.to_dense(), (D.mH @ D).mH @ (D.mH @ D))

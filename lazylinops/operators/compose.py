@@ -204,8 +204,10 @@ class Sum(LinearOperator):
         return out
 
     def _to_dense(self):
-        out = self.ops[0]._to_dense().to(self.dtype)
-        for op in self.ops[1:]:
+        # every term densified in the sum's dtype, as it is applied (no single-precision rounding)
+        terms = [op if op.dtype == self.dtype else op._to(dtype=self.dtype) for op in self.ops]
+        out = terms[0]._to_dense()
+        for op in terms[1:]:
             out = out + op._to_dense()
         return out
 

@@ -50,6 +50,15 @@ class EinsumPlan:
         return y.reshape(*batch, *y.shape[1:])
 
 
+def _fresh(label, taken):
+    """A new einsum label derived from ``label``, not in ``taken`` (which it joins)."""
+    new = label + "'"
+    while new in taken:
+        new += "'"
+    taken.add(new)
+    return new
+
+
 def _cast(w, dtype):
     return w if w.dtype == dtype else w.to(dtype)
 
@@ -183,9 +192,10 @@ class Dense(LinearOperator):
             return Dense(G, ishape=self.ishape, oshape=self.ishape)
         wlab, ilab, olab = self.labels
         contracted = [l for l in ilab if l not in olab]
-        prime = {l: l + "'" for l in contracted}
+        taken = set(wlab) | set(ilab) | set(olab)
+        prime = {l: _fresh(l, taken) for l in contracted}
         only_w = [l for l in wlab if l not in ilab and l not in olab]
-        wprime = {l: l + "''" for l in only_w}
+        wprime = {l: _fresh(l, taken) for l in only_w}
         left = tuple(wprime.get(l, l) for l in wlab)  # conj(W) with its own weight-only names
         right = tuple(prime.get(l, l) for l in wlab)  # W acting on the primed input names
         glab = tuple(dict.fromkeys(l for l in (*ilab, *(prime[c] for c in contracted)) if l in left or l in right))
@@ -273,7 +283,8 @@ class DenseInverse(LinearOperator):
     """
 
     def __init__(self, op):
-        tags = [t for t in ("hermitian", "pd", "psd") if t in op.tags]
+        optags = op.tags
+        tags = [t for t in ("hermitian", "pd", "psd") if t in optags]
         super().__init__(**op._shapes_of(adjoint=True), dtype=op.dtype, device=op.device, tags=tags)
         self.op = op
 
@@ -306,23 +317,24 @@ class DenseInverse(LinearOperator):
         return fac
 
     def _solve(self, y, adjoint):
-        M = self.shape[0]
-        nb = y.dim() - len(self.isize)
-        Y = y.reshape(*y.shape[:nb], M).reshape(-1, M).mT
+        M = self._shape[0]
+        batch = y.shape[: y.dim() - len(self._isize)]
+        Y = y.reshape(-1, M).mT
+        dtype = y.dtype
         cache = self.op.__dict__["_cache"]
-        if not cache.get("solved") and ("lu", y.dtype) not in cache and ("cholesky", y.dtype) not in cache:
+        if not cache.get("solved") and ("lu", dtype) not in cache and ("cholesky", dtype) not in cache:
             cache["solved"] = True  # a one-off solve: fused LU + solve, no factor kept
-            W = self.op._matrix(y.dtype)
+            W = self.op._matrix(dtype)
             X, info = torch.linalg.solve_ex(W.mH if adjoint else W, Y)
             if int(info) != 0:
-                self._factor(y.dtype)  # raises the clear singular-matrix error
-            return X.mT.reshape(*y.shape[:nb], *self.osize)
-        fac = self._factor(y.dtype)
+                self._factor(dtype)  # raises the clear singular-matrix error
+            return X.mT.reshape(*batch, *self._osize)
+        fac = self._factor(dtype)
         if len(fac) == 1:
             X = torch.cholesky_solve(Y, fac[0])  # (L Lᴴ)⁻¹ = (L Lᴴ)⁻ᴴ
         else:
             X = torch.linalg.lu_solve(fac[0], fac[1], Y, adjoint=adjoint)
-        return X.mT.reshape(*y.shape[:nb], *self.osize)
+        return X.mT.reshape(*batch, *self._osize)
 
     def _apply(self, y):
         return self._solve(y, False)

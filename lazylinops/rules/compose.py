@@ -13,6 +13,17 @@ from ..operators.diagonal import Diagonal
 from ..operators.reshape import Reshape
 
 
+def promoted_weights(L, R):
+    """Both weights in the promoted dtype (a 0-d weight would not promote a dimensioned one)."""
+    dtype = promote(L.weight.dtype, R.weight.dtype)
+    return L.weight.to(dtype), R.weight.to(dtype)
+
+
+def _mul(L, R):
+    a, b = promoted_weights(L, R)
+    return a * b
+
+
 def _identity(L, R):
     # I B = B, A I = A
     if type(L) is Identity:
@@ -25,18 +36,18 @@ def _identity(L, R):
 def _scalars(L, R):
     # (a I)(b I) = (ab) I ; (a I) D = diag(a w) ; D (a I) = diag(w a)
     if type(L) is Scalar and type(R) is Scalar:
-        return [Scalar(L.weight * R.weight, R.isize, R.ishape)]
+        return [Scalar(_mul(L, R), R.isize, R.ishape)]
     if type(L) is Scalar and type(R) is Diagonal:
-        return [Diagonal(R.weight * L.weight, R.ishape, R.isize)]
+        return [Diagonal(_mul(L, R), R.ishape, R.isize)]
     if type(L) is Diagonal and type(R) is Scalar:
-        return [Diagonal(L.weight * R.weight, L.ishape, L.isize)]
+        return [Diagonal(_mul(L, R), L.ishape, L.isize)]
     return None
 
 
 def _diagonals(L, R):
     # diag(a) diag(b) = diag(a ⊙ b)
     if type(L) is Diagonal and type(R) is Diagonal:
-        return [Diagonal(L.weight * R.weight, R.ishape, R.isize)]
+        return [Diagonal(_mul(L, R), R.ishape, R.isize)]
     return None
 
 

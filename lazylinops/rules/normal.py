@@ -20,7 +20,8 @@ def generic_normal(A):
 
 def chain_normal(C):
     """(A₁ A₂ … Aₙ)ᴴ(A₁ … Aₙ) = Aₙᴴ(… (A₂ᴴ (A₁ᴴA₁) A₂) …)Aₙ, folding from the outside in."""
-    ops = C.ops
+    # each factor in the chain's dtype first: |w|² of a float32 weight in a float64 chain must be float64
+    ops = [op if op.dtype == C.dtype else op._to(dtype=C.dtype) for op in C.ops]
     inner = ops[0].N
     for B in ops[1:]:
         inner = sandwich(B, inner)

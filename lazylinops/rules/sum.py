@@ -9,7 +9,7 @@ from ..operators.basic import Identity, Scalar, Zero, scalar_weight
 from ..operators.compose import Chain, Sum
 from ..operators.diagonal import Diagonal
 from ..operators.reshape import Reshape
-from .compose import chain
+from .compose import chain, promoted_weights
 
 
 def _as_scalar_like(op):
@@ -24,10 +24,12 @@ def _merge(L, R):
     tl, tr = type(L), type(R)
     if tl in (Identity, Scalar) and tr in (Identity, Scalar):
         L, R = _as_scalar_like(L), _as_scalar_like(R)
-        return Scalar(L.weight + R.weight, L.isize, L.ishape)
+        a, b = promoted_weights(L, R)
+        return Scalar(a + b, L.isize, L.ishape)
     if {tl, tr} <= {Identity, Scalar, Diagonal} and Diagonal in (tl, tr):
         L, R = _as_scalar_like(L), _as_scalar_like(R)
-        return Diagonal(L.weight + R.weight, L.ishape, L.isize)
+        a, b = promoted_weights(L, R)
+        return Diagonal(a + b, L.ishape, L.isize)
     return None
 
 
