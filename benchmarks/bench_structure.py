@@ -89,6 +89,9 @@ def kron_bench(device, dtype, libs, n=64):
             ("two-GEMM identity vec(A X Bᵀ)", bench(gemm, device)),
             ("lazylinops Kronecker @ x", bench(lazy, device)),
         ]
+        if k == 1:
+            KH = K.H
+            rows.append(("lazylinops Kronecker.H @ y (same cost)", bench(lambda: KH @ xv, device)))
         dense = torch.kron(A, B)
         rows.append(("dense kron(A, B) @ x (prebuilt)", bench(lambda: dense @ (xv if k == 1 else x), device)))
         lo = libs.get("linear_operator")

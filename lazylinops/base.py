@@ -706,11 +706,22 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
             out = cache["N"] = self._normal()._with_tags("psd")
         return out
 
-    def _shapes_of(self, adjoint=False):
-        """``super().__init__`` keywords for an operator with this one's shapes (swapped for Aᴴ)."""
-        if adjoint:
-            return dict(ishape=self._oshape, oshape=self._ishape, isize=self._osize, osize=self._isize)
-        return dict(ishape=self._ishape, oshape=self._oshape, isize=self._isize, osize=self._osize)
+    def _init_like(self, op, adjoint=False, tags=(), dtype=None, device=None):
+        """``__init__`` on ``op``'s shapes (swapped for Aᴴ), dtype and device, already validated there.
+
+        ``dtype``/``device`` override ``op``'s (e.g. the real dtype of ``Re(A)``, the output
+        device of ``A`` for ``Aᴴ``); they must be valid already.
+        """
+        d, s = self.__dict__, op.__dict__
+        i, o = ("_o", "_i") if adjoint else ("_i", "_o")
+        d["_ishape"], d["_oshape"] = s[i + "shape"], s[o + "shape"]
+        d["_isize"], d["_osize"] = s[i + "size"], s[o + "size"]
+        d["_shape"] = torch.Size((prod(d["_osize"]), prod(d["_isize"])))
+        d["_dtype"] = s["_dtype"] if dtype is None else check_dtype(dtype, type(self).__name__)
+        d["_device"] = s["_device"] if device is None else device
+        d["_tags"] = _normalize_tags(tags)
+        d.setdefault(_CACHE, {})
+        _set_fast(d)
 
     def _with_tags(self, *tags):
         """This operator, or a shallow copy carrying the extra structural tags."""

@@ -227,7 +227,7 @@ class Adjoint(LinearOperator):
     """The lazy adjoint ``Aᴴ`` of an operator without a structural one."""
 
     def __init__(self, op):
-        super().__init__(**op._shapes_of(adjoint=True), dtype=op.dtype, device=op.odevice, tags=op.tags)
+        self._init_like(op, adjoint=True, tags=op.tags, device=op.odevice)
         self.op = op
 
     odevice = property(lambda self: self.op.idevice)
@@ -274,7 +274,7 @@ class Conj(LinearOperator):
     """The lazy elementwise conjugate ``conj(A)``: ``conj(A) x = conj(A conj(x))``."""
 
     def __init__(self, op):
-        super().__init__(**op._shapes_of(), dtype=op.dtype, device=op.device, tags=op.tags)
+        self._init_like(op, tags=op.tags)
         self.op = op
 
     odevice = property(lambda self: self.op.odevice)
@@ -318,7 +318,7 @@ class RealPart(LinearOperator):
     def __init__(self, op, dtype=None):
         if not op.dtype.is_complex:
             raise ValueError(f"RealPart: operator must be complex, got {op.dtype}")
-        super().__init__(**op._shapes_of(), dtype=real_dtype(op.dtype) if dtype is None else dtype, device=op.device)
+        self._init_like(op, dtype=real_dtype(op.dtype) if dtype is None else dtype)
         self.op = op
 
     odevice = property(lambda self: self.op.odevice)

@@ -284,8 +284,7 @@ class DenseInverse(LinearOperator):
 
     def __init__(self, op):
         optags = op.tags
-        tags = [t for t in ("hermitian", "pd", "psd") if t in optags]
-        super().__init__(**op._shapes_of(adjoint=True), dtype=op.dtype, device=op.device, tags=tags)
+        self._init_like(op, adjoint=True, tags=[t for t in ("hermitian", "pd", "psd") if t in optags])
         self.op = op
 
     def _factor(self, dtype):
@@ -295,7 +294,7 @@ class DenseInverse(LinearOperator):
         cache = op.__dict__["_cache"]
         if key in cache:
             return cache[key]
-        W = op._matrix(dtype)
+        W = self._matrix(dtype)
         if chol:  # W = L Lᴴ
             L, info = torch.linalg.cholesky_ex(W)
             fac = (L,)
@@ -319,22 +318,29 @@ class DenseInverse(LinearOperator):
     def _solve(self, y, adjoint):
         M = self._shape[0]
         batch = y.shape[: y.dim() - len(self._isize)]
-        Y = y.reshape(-1, M).mT
+        one = y.numel() == M  # a single right-hand side: (M, 1) directly, no transposes
+        Y = y.reshape(M, 1) if one else y.reshape(-1, M).mT
         dtype = y.dtype
         cache = self.op.__dict__["_cache"]
         if not cache.get("solved") and ("lu", dtype) not in cache and ("cholesky", dtype) not in cache:
             cache["solved"] = True  # a one-off solve: fused LU + solve, no factor kept
-            W = self.op._matrix(dtype)
+            W = self._matrix(dtype)
             X, info = torch.linalg.solve_ex(W.mH if adjoint else W, Y)
             if int(info) != 0:
                 self._factor(dtype)  # raises the clear singular-matrix error
-            return X.mT.reshape(*batch, *self._osize)
-        fac = self._factor(dtype)
-        if len(fac) == 1:
-            X = torch.cholesky_solve(Y, fac[0])  # (L Lᴴ)⁻¹ = (L Lᴴ)⁻ᴴ
         else:
-            X = torch.linalg.lu_solve(fac[0], fac[1], Y, adjoint=adjoint)
-        return X.mT.reshape(*batch, *self._osize)
+            fac = self._factor(dtype)
+            if len(fac) == 1:
+                X = torch.cholesky_solve(Y, fac[0])  # (L Lᴴ)⁻¹ = (L Lᴴ)⁻ᴴ
+            else:
+                X = torch.linalg.lu_solve(fac[0], fac[1], Y, adjoint=adjoint)
+        return (X if one else X.mT).reshape(*batch, *self._osize)
+
+    def _matrix(self, dtype):
+        """``W`` as an ``(M, M)`` matrix in ``dtype`` (no view op when it already is one)."""
+        W = self.op.weight
+        W = W if W.dtype == dtype else W.to(dtype)
+        return W if W.dim() == 2 else W.reshape(self._shape)
 
     def _apply(self, y):
         return self._solve(y, False)

@@ -37,20 +37,25 @@ class Inverse(LinearOperator):
         tags = [t for t in ("hermitian", "pd", "unitary") if t in A.tags]  # (A⁻¹)ᴴ = (Aᴴ)⁻¹; A ≻ 0 ⇒ A⁻¹ ≻ 0
         if "pd" in tags:
             tags.append("psd")
-        super().__init__(**A._shapes_of(adjoint=True), dtype=A.dtype, device=A.device, tags=tags)
+        self._init_like(A, adjoint=True, tags=tags)
         M = solve_options.pop("M", None)
         self.op = A
         self.precond = M if isinstance(M, LinearOperator) else None
         self.options = tuple(sorted({**solve_options, **({"M": M} if isinstance(M, str) else {})}.items()))
 
     def _opts(self, adjoint=False):
-        from ..solvers.core import make_options
+        """The validated solve options (``M → Mᴴ`` for the adjoint), built once per direction."""
+        cache = self.__dict__["_cache"]
+        opts = cache.get(("options", adjoint))
+        if opts is None:
+            from ..solvers.core import make_options
 
-        kw = dict(self.options)
-        M = self.precond
-        if M is not None:
-            kw["M"] = M.H if adjoint else M
-        return make_options("Inverse", **kw)
+            kw = dict(self.options)
+            M = self.precond
+            if M is not None:
+                kw["M"] = M.H if adjoint else M
+            opts = cache[("options", adjoint)] = make_options("Inverse", **kw)
+        return opts
 
     def _kw(self, fn):
         kw = dict(self.options)

@@ -104,10 +104,27 @@ class Kronecker(LinearOperator):
             y = torch.matmul(Wa, x.reshape(-1, na, nb_) @ Wb.mT)
         return y.reshape(*batch, *(self.isize if adjoint else self.osize))
 
+    def _gemm(self):
+        """``(A, B)`` when the product is two plain matrices of one dtype, else ``()``; built once."""
+        cache = self.__dict__["_cache"]
+        pair = cache.get("gemm")
+        if pair is None:
+            Ws = [step[1] for step in reversed(self._plan(False))]
+            ok = len(Ws) == 2 and all(W is not None for W in Ws) and Ws[0].dtype == Ws[1].dtype
+            pair = cache["gemm"] = tuple(Ws) if ok else ()
+        return pair
+
     def _apply(self, x):
+        pair = self._gemm() if x.dim() == 2 else ()
+        if pair and x.dtype is pair[0].dtype:
+            # one unbatched X: (A ⊗ B) vec X = vec(A X Bᵀ) as two GEMMs, Bᵀ taken inside linear
+            return torch.mm(pair[0], torch.nn.functional.linear(x, pair[1]))
         return self._run(x, False)
 
     def _apply_adjoint(self, y):
+        pair = self._gemm() if y.dim() == 2 else ()
+        if pair and y.dtype is pair[0].dtype:
+            return torch.mm(pair[0].mH, torch.mm(y, pair[1].conj()))  # (A ⊗ B)ᴴ vec Y = vec(Aᴴ Y B̄)
         return self._run(y, True)
 
     def _adjoint(self):

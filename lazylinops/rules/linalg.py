@@ -8,6 +8,9 @@ import torch
 
 from ..base import LinearOperator
 from ..dispatch import densify, implements
+from ..solvers.api import inv
+from ..solvers.api import lstsq as ll_lstsq
+from ..solvers.api import solve as ll_solve
 
 T = torch.Tensor
 
@@ -18,9 +21,6 @@ def _is_op(x):
 
 @implements(torch.linalg.solve)
 def solve(A, B, *, left=True, out=None):
-    from ..solvers.api import inv
-    from ..solvers.api import solve as ll_solve
-
     if out is not None or not _is_op(A):
         return densify(torch.linalg.solve, (A, B), {"left": left, "out": out})
     if not left:  # X A = B  ⇔  Aᵀ Xᵀ = Bᵀ
@@ -34,8 +34,6 @@ def solve(A, B, *, left=True, out=None):
 
 @implements(torch.linalg.inv, torch.inverse, T.inverse)
 def inverse(A, *, out=None):
-    from ..solvers.api import inv
-
     if out is not None:
         return densify(torch.linalg.inv, (A,), {"out": out})
     return inv(A)  # the lazy A⁻¹
@@ -43,8 +41,6 @@ def inverse(A, *, out=None):
 
 @implements(torch.linalg.lstsq)
 def lstsq(A, B, rcond=None, *, driver=None):
-    from ..solvers.api import lstsq as ll_lstsq
-
     if not _is_op(A) or _is_op(B):
         return densify(torch.linalg.lstsq, (A, B), {"rcond": rcond, "driver": driver})
     x = ll_lstsq(A, B)

@@ -11,7 +11,7 @@ import torch
 from ..base import LinearOperator
 from ..errors import ShapeError
 from .autograd import Spec
-from .core import LSTSQ_METHODS, lstsq_core, make_options, promote_rhs, solve_core
+from .core import LSTSQ_METHODS, _requires_grad, lstsq_core, make_options, promote_rhs, solve_core
 from .info import check_rhs, finish
 
 
@@ -19,10 +19,11 @@ def run_named(kind, who, A, b, opts, x0=None):
     """``(x, info)`` for named ``b`` ``(*batch, *A.osize)``; differentiable, never raises on failure."""
     b = promote_rhs(who, A, b)
     core = solve_core if kind == "solve" else lstsq_core
-    if not (torch.is_grad_enabled() and (b.requires_grad or A.requires_grad)):
-        return core(who, A, b, opts, x0)
     ws = A._flat_weights()
-    if any(w.requires_grad for w in ws):
+    grad = _requires_grad(ws)
+    if not (torch.is_grad_enabled() and (b.requires_grad or grad)):
+        return core(who, A, b, opts, x0, ws)
+    if grad:
         spec = Spec(kind, who, A, A._with_weights, opts, x0)
     else:
         ws = []
@@ -50,7 +51,7 @@ def _to_named(who, b, size, what):
                 f"{who}: {what} of shape {tuple(b.shape)} needs {n} entries (the operator's "
                 f"{'rows' if what == 'b' else 'columns'}); pass ({n},) or (..., {n}, K)"
             )
-        return b.reshape(size), True
+        return (b if b.shape == size else b.reshape(size)), True
     if b.dim() == 0 or b.shape[-2] != n:
         raise ShapeError(
             f"{who}: {what} of shape {tuple(b.shape)} does not fit: expected ({n},) or (..., {n}, K) "
@@ -62,7 +63,7 @@ def _to_named(who, b, size, what):
 
 def _from_named(x, size, vector):
     if vector:
-        return x.reshape(-1)
+        return x if x.dim() == 1 else x.reshape(-1)
     nb = x.dim() - len(size)
     return x.reshape(*x.shape[:nb], -1).mT
 
@@ -135,7 +136,8 @@ def solve(
     if A.shape[0] != A.shape[1]:
         raise ShapeError(f"ll.solve: A must be square, got {tuple(A.shape)}; for least squares use ll.lstsq")
     bn, vector = _to_named("ll.solve", b, A.osize, "b")
-    opts = replace(opts, callback=_user_callback(callback, A.isize, vector))
+    if callback is not None:
+        opts = replace(opts, callback=_user_callback(callback, A.isize, vector))
     x0n = None
     if x0 is not None:
         check_rhs("ll.solve (x0)", x0)
@@ -191,7 +193,8 @@ def lstsq(
         methods=LSTSQ_METHODS,
     )
     bn, vector = _to_named("ll.lstsq", b, A.osize, "b")
-    opts = replace(opts, callback=_user_callback(callback, A.isize, vector))
+    if callback is not None:
+        opts = replace(opts, callback=_user_callback(callback, A.isize, vector))
     x0n = None
     if x0 is not None:
         check_rhs("ll.lstsq (x0)", x0)

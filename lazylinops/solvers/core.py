@@ -6,6 +6,7 @@ public functions do, after putting ``x`` back in the caller's layout). Gradients
 ``autograd.ImplicitSolve`` (one adjoint solve in backward), never through the iterations.
 """
 
+import cmath
 from dataclasses import dataclass, replace
 
 import torch
@@ -25,6 +26,7 @@ from .info import (
     progress_bar,
 )
 
+_MISSING = object()
 SOLVE_METHODS = ("auto", "cg", "minres", "gmres", "bicgstab", "cgls", "lsqr", "dense")
 LSTSQ_METHODS = ("auto", "cgls", "lsqr", "dense")
 _KRYLOV = {"cg": krylov.cg, "minres": krylov.minres, "gmres": krylov.gmres, "bicgstab": krylov.bicgstab}
@@ -52,6 +54,10 @@ class Options:
         return replace(self, M=M, callback=None, progress=False, atol=0.0)
 
 
+_SIMPLE = frozenset((str, int, float, bool, type(None)))
+_VALIDATED = {}  # Options by the typed option values that produced them (hashable options only)
+
+
 def make_options(
     who,
     *,
@@ -67,6 +73,22 @@ def make_options(
     damp=0.0,
     methods=SOLVE_METHODS,
 ):
+    """Validated ``Options``; option values seen before (no callback, no operator M) skip validation."""
+    values = (method, rtol, atol, maxiter, M, restart, on_failure, progress, damp)
+    types = tuple(map(type, values))
+    key = None
+    if callback is None and _SIMPLE.issuperset(types):
+        key = (methods, values, types)  # typed: 1, 1.0 and True validate differently
+        opts = _VALIDATED.get(key)
+        if opts is not None:
+            return opts
+    opts = _validated(who, *values, callback, methods)
+    if key is not None and len(_VALIDATED) < 512:
+        _VALIDATED[key] = opts
+    return opts
+
+
+def _validated(who, method, rtol, atol, maxiter, M, restart, on_failure, progress, damp, callback, methods):
     check_choice(who, "method", method, methods)
     check_tolerances(who, rtol if rtol is not None else 0.0, atol, torch.float64)
     check_maxiter(who, maxiter, None)
@@ -94,17 +116,48 @@ def has_tag(A, tag):
     return tag in tags
 
 
-def structural_inverse(A):
-    """``A._inverse()``, cached on ``A`` unless its weights require grad."""
-    cache = A.__dict__["_cache"]
-    if "inverse" in cache:
-        return cache["inverse"]
-    inv = A._inverse()
+def structural_inverse(A, ws=None):
+    """``A._inverse()``, cached on ``A`` unless its weights require grad; NaN/Inf weights refused."""
+    ws = A._flat_weights() if ws is None else ws
+    inv = _inverse_of(A, ws)
     if inv is not None:
-        _check_weights("ll.solve", A)  # once per operator (cached below): an Inf weight can give a finite x
-    if not A.requires_grad:
-        cache["inverse"] = inv
+        _verify_weights("ll.solve", A, ws)  # an Inf weight can give a finite x
     return inv
+
+
+def _inverse_of(A, ws):
+    """``A._inverse()`` (None when ``A`` has none), cached from the second build unless ``ws`` require grad.
+
+    An inverse usually refers back to ``A`` (``A⁻¹.op is A``): caching it at once would make every
+    one-off solve leave a reference cycle for the garbage collector, so the first build is not kept.
+    """
+    cache = A.__dict__["_cache"]
+    inv = cache.get("inverse", _MISSING)
+    if inv is _MISSING:
+        inv = A._inverse()
+        if not _requires_grad(ws):
+            if inv is None or cache.get("inverted"):
+                cache["inverse"] = inv
+            else:
+                cache["inverted"] = True
+    return inv
+
+
+def _requires_grad(ws):
+    for w in ws:
+        if w.requires_grad:
+            return True
+    return False
+
+
+def _verify_weights(who, A, ws):
+    """Refuse NaN/Inf weights, checking once per operator (again each time while they require grad)."""
+    cache = A.__dict__["_cache"]
+    if not cache.get("finite"):
+        ws = A._flat_weights() if ws is None else ws
+        _check_weights(who, A, ws)
+        if not _requires_grad(ws):
+            cache["finite"] = True
 
 
 def _refuse(who, method, A, tags):
@@ -118,18 +171,28 @@ def _refuse(who, method, A, tags):
         )
 
 
-def choose_method(who, A, opts):
+def choose_method(who, A, opts, ws=None):
     """The method ``solve`` will run: structural inverse first for "auto", then CG/MINRES/GMRES."""
+    ws = A._flat_weights() if ws is None else ws
+    method, inv = _choose(who, A, opts, ws)
+    if inv is not None:
+        _verify_weights("ll.solve", A, ws)  # an Inf weight can give a finite x
+    return method
+
+
+def _choose(who, A, opts, ws):
+    """``(method, structural inverse or None)``; the inverse is not checked here (``_structural`` does)."""
     method = opts.method
     if method == "auto":
-        if structural_inverse(A) is not None:
-            return "structural"
+        inv = _inverse_of(A, ws)
+        if inv is not None:
+            return "structural", inv
         if has_tag(A, "hermitian") and has_tag(A, "pd"):
-            return "cg"
-        return "minres" if has_tag(A, "hermitian") else "gmres"
+            return "cg", None
+        return ("minres" if has_tag(A, "hermitian") else "gmres"), None
     if method in _NEEDS:
         _refuse(who, method, A, _NEEDS[method])
-    return method
+    return method, None
 
 
 def _preconditioner(who, A, M, method, dtype):
@@ -169,8 +232,8 @@ def check_finite(who, A, b):
         raise ValueError(f"{who}: the operator {type(A).__name__} {tuple(A.shape)} has NaN or Inf in its weights")
 
 
-def _check_weights(who, A):
-    ws = A._flat_weights()
+def _check_weights(who, A, ws=None):
+    ws = A._flat_weights() if ws is None else ws
     # a finite sum proves every entry finite (one cheap pass); only otherwise look entry by entry
     if (
         ws
@@ -178,6 +241,40 @@ def _check_weights(who, A):
         and not bool(torch.stack([torch.isfinite(w.detach()).all() for w in ws]).all())
     ):
         raise ValueError(f"{who}: the operator {type(A).__name__} {tuple(A.shape)} has NaN or Inf in its weights")
+
+
+def _structural(who, A, inv, b, ws):
+    """``x = A⁻¹ b`` by the exact inverse (0 matvecs), with one finiteness sync for ``x`` and new weights."""
+    cache = A.__dict__["_cache"]
+    checked = cache.get("finite")
+    try:
+        x = inv._apply(b)
+    except Exception:
+        if not checked:
+            _check_weights(who, A, ws)  # NaN/Inf weights explain the failure
+        raise
+    if x is b:
+        x = x.clone()  # never hand the caller's right-hand side back as the solution (A⁻¹ = I)
+    x = x if x.dtype == b.dtype else x.to(b.dtype)
+    s = x.sum()
+    if not checked:  # weights not yet verified: fold their sums in (an Inf weight can give a finite x)
+        for w in ws:
+            s = s + (w.detach() if w.requires_grad else w).sum()
+    if not cmath.isfinite(s.item()):  # one sync; a finite sum proves every entry finite, else look closer
+        if not checked:
+            _check_weights(who, A, ws)
+        if not bool(torch.isfinite(x).all()):
+            check_finite(who, A, b)  # NaN/Inf in the data, else a singular operator
+            raise torch.linalg.LinAlgError(
+                f"{who}: {type(A).__name__} {tuple(A.shape)} is singular: its exact inverse "
+                f"({type(inv).__name__}) produced Inf/NaN (a zero on the diagonal?)"
+            )
+    if not checked and not _requires_grad(ws):
+        cache["finite"] = True
+    nb = b.dim() - len(A.osize)
+    dtype = b.dtype
+    res = torch.zeros(b.shape[:nb], dtype=dtype.to_real() if dtype.is_complex else dtype, device=b.device)
+    return x, SolveInfo("structural", True, 0, res, 0, f"exact inverse {type(inv).__name__}")
 
 
 def _info(method, run, matvecs, batch):
@@ -209,24 +306,18 @@ def _wrap_callback(cb, batch, size_in):
     return lambda it, x, res: cb(it, x.detach().clone().reshape(*batch, *size_in), res.reshape(batch))
 
 
-def solve_core(who, A, b, opts, x0=None):
-    """Solve ``A x = b`` for named ``b`` (already in the solve dtype), without autograd."""
+def solve_core(who, A, b, opts, x0=None, ws=None):
+    """Solve ``A x = b`` for named ``b`` (already in the solve dtype), without autograd.
+
+    ``ws``: ``A._flat_weights()`` when the caller has them already.
+    """
+    ws = A._flat_weights() if ws is None else ws
+    method, inv = _choose(who, A, opts, ws)
+    if method == "structural":
+        return _structural(who, A, inv, b, ws)
     dtype = b.dtype
-    method = choose_method(who, A, opts)
     nb = b.dim() - len(A.osize)
     batch = b.shape[:nb]
-    if method == "structural":
-        inv = structural_inverse(A)
-        x = inv._apply(b)
-        x = x if x.dtype == dtype else x.to(dtype)
-        if not bool(torch.isfinite(x).all()):
-            check_finite(who, A, b)  # NaN/Inf in the data, else a singular operator
-            raise torch.linalg.LinAlgError(
-                f"{who}: {type(A).__name__} {tuple(A.shape)} is singular: its exact inverse "
-                f"({type(inv).__name__}) produced Inf/NaN (a zero on the diagonal?)"
-            )
-        res = torch.zeros(batch, dtype=dtype.to_real() if dtype.is_complex else dtype, device=b.device)
-        return x, SolveInfo("structural", True, 0, res, 0, f"exact inverse {type(inv).__name__}")
     if method == "dense":
         check_finite(who, A, b)
         D = A.to_dense().to(dtype)
@@ -291,15 +382,16 @@ def _Ident(n):
     return Identity((n,))
 
 
-def lstsq_core(who, A, b, opts, x0=None):
+def lstsq_core(who, A, b, opts, x0=None, ws=None):
     """Minimise ``‖A x − b‖² + damp²‖x‖²`` for named ``b`` (in the solve dtype), without autograd."""
     dtype = b.dtype
     method = opts.method
     damp = opts.damp
     nb = b.dim() - len(A.osize)
     batch = b.shape[:nb]
-    if method == "auto" and damp == 0 and A.shape[0] == A.shape[1] and structural_inverse(A) is not None:
-        return solve_core(who, A, b, replace(opts, method="auto"), x0)
+    ws = A._flat_weights() if ws is None else ws
+    if method == "auto" and damp == 0 and A.shape[0] == A.shape[1] and _inverse_of(A, ws) is not None:
+        return solve_core(who, A, b, opts, x0, ws)
     if method == "dense":
         check_finite(who, A, b)
         D = A.to_dense().to(dtype)

@@ -68,6 +68,9 @@ def col(s):
     return s.unsqueeze(-1)
 
 
-def worst(residual, tol):
-    """The largest residual still above its tolerance (0 when all met; NaN propagates): one sync."""
-    return torch.where(residual <= tol, torch.zeros_like(residual), residual).max().item()
+def worst(residual, tol, met=None):
+    """The largest residual still above its tolerance (0 when all met; NaN propagates): one sync.
+
+    ``met``: ``residual <= tol`` when the caller has it already.
+    """
+    return residual.masked_fill(residual <= tol if met is None else met, 0).max().item()

@@ -35,33 +35,50 @@ def cg(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=None):
     """Conjugate gradients for Hermitian positive (semi)definite ``A``: one matvec per iteration.
 
     ``M`` (a ``Flat`` or None) applies a Hermitian positive definite preconditioner ``M ≈ A⁻¹``.
+    Per iteration: the matvec, two inner products, three in-place updates and one sync (the
+    convergence check); a single right-hand side needs no masks (it is active while the loop runs).
     """
     r = b.clone() if x_zero else b - P.mv(x)
     z = r if M is None else M.mv(r)
     rho = dot(r, z).real
     res = rho.sqrt() if M is None else norm(r)
-    active = ~(res <= tol)
-    bad = worst(res, tol)
+    limit = tol.item() if tol.numel() == 1 else None  # one tolerance: compare as a float, no masks
+    met, bad = _check(res, tol, limit)
     p = z.clone()
     it = 0
     while bad > 0 and bad == bad and it < maxiter:
         q = P.mv(p)
-        alpha = torch.where(active, rho / dot(p, q).real, 0)  # α = ρ / ⟨p, A p⟩, frozen RHS get 0
-        x.addcmul_(col(alpha).to(x.dtype), p)
-        r.addcmul_(col(alpha).to(r.dtype), q, value=-1)
+        alpha = rho / dot(p, q).real  # α = ρ / ⟨p, A p⟩
+        if met is not None:
+            alpha.masked_fill_(met, 0)  # frozen RHS get 0
+        a = col(alpha)
+        x.addcmul_(a, p)
+        r.addcmul_(a, q, value=-1)
         z = r if M is None else M.mv(r)
         rho_new = dot(r, z).real
         res = rho_new.sqrt() if M is None else norm(r)
         it += 1
-        _notify(callback, bar, it, x, res)
-        active = ~(res <= tol)
-        bad = worst(res, tol)
+        if callback is not None or bar is not None:
+            _notify(callback, bar, it, x, res)
+        met, bad = _check(res, tol, limit)
         if bad == 0 or bad != bad:
             break
-        beta = torch.where(active, rho_new / rho, 0)  # β = ρₖ₊₁ / ρₖ
-        p = p.mul_(col(beta).to(p.dtype)).add_(z)
+        beta = rho_new / rho  # β = ρₖ₊₁ / ρₖ
+        if met is not None:
+            beta.masked_fill_(met, 0)
+        p = p.mul_(col(beta)).add_(z)
         rho = rho_new
     return Run(x, it, res, res <= tol, _done(it, maxiter, bad))
+
+
+def _check(res, tol, limit):
+    """``(res <= tol, worst(res, tol))`` with one sync; for one right-hand side (its tolerance ``limit``
+    a float) the mask is None: that right-hand side is active while a loop runs."""
+    if limit is None:
+        met = res <= tol
+        return met, worst(res, tol, met)
+    r = res.item()
+    return None, (0.0 if r <= limit else r)
 
 
 def minres(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=None):

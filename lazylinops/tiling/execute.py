@@ -15,7 +15,7 @@ nothing to launch, so the same code runs every tile in order.
 [2.0, 2.0]
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -40,6 +40,10 @@ class Step:
     iidx: tuple  # index of the tile's input block (Ellipsis first: batch dims lead)
     oidx: tuple  # index of its output block
     device: torch.device
+    block: tuple = field(init=False, repr=False, compare=False)  # oidx as hashable (start, stop) pairs
+
+    def __post_init__(self):
+        object.__setattr__(self, "block", tuple((s.start, s.stop) for s in self.oidx[1:]))
 
 
 def _settle(t, src):
@@ -72,20 +76,39 @@ def _launch(step, x, ready):
     return y, back
 
 
+def _covers(idx, size):
+    """True when the block index ``(..., a:b, …)`` is the whole of ``size``."""
+    return all(s.start == 0 and s.stop == n for s, n in zip(idx[1:], size))
+
+
+def _alone(steps, x, osize, dtype):
+    """The output of a lone step that takes all of ``x`` and gives all of the output here, else None."""
+    (s,) = steps
+    if s.pre is not None or s.post is not None or s.device != x.device:
+        return None
+    if not (_covers(s.oidx, osize) and _covers(s.iidx, x.shape[x.dim() - len(s.iidx) + 1 :])):
+        return None
+    y = s.fn(x)  # the tile is the whole operator: its output is the result, no gather pass
+    return y if y.dtype == dtype else y.to(dtype)
+
+
 def run(steps, x, osize, dtype):
     """Apply every step to ``x`` (``(*batch, *isize)``) into a new ``(*batch, *osize)`` tensor."""
+    if len(steps) == 1:
+        y = _alone(steps, x, osize, dtype)
+        if y is not None:
+            return y
     base = x.device
     nb = x.dim() - len(steps[0].iidx) + 1
     out = torch.empty(*x.shape[:nb], *osize, dtype=dtype, device=base)
     written = set()
 
     def write(step, y):
-        key = tuple((s.start, s.stop) for s in step.oidx[1:])
-        if key in written:
+        if step.block in written:
             out[step.oidx] += y  # a reduced dim: tiles add up
         else:
             out[step.oidx] = y  # a split dim: the tile's block of the output
-            written.add(key)
+            written.add(step.block)
 
     launched = []
     remote = [s for s in steps if s.device.type == "cuda" and s.device != base]

@@ -38,7 +38,8 @@ class Tiled(LinearOperator):
     Apply runs every tile on its device (concurrently on CUDA streams, in order on CPU):
     cost Σ of the tiles' applies plus the moves of their blocks. ``to_dense`` builds each
     tile's block on its device and gathers the blocks on the base device. ``.H`` and ``.N``
-    stay tiled.
+    stay tiled; a normal whose tile normals are all diagonal and on the base device is one
+    ``Diagonal`` tile (its apply is one pass, with no gather).
 
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.randn(6, 4), ishape="N", oshape="M")
@@ -158,9 +159,13 @@ class Tiled(LinearOperator):
         # disjoint output blocks: Aᴴ A = Σₖ Qₖ (Aₖᴴ Aₖ) Qₖᵀ, each tile's normal on its own device
         if len(set(self.oregions)) != len(self.oregions):
             return super()._normal()  # shared output blocks couple tiles: Aᴴ A as a chain of two tiled ops
+        normals = [T.N for T in self.tiles]
+        folded = self._folded(normals)
+        if folded is not None:
+            return folded
         back = [m if m is None else m.H for m in self.moves_in]
         return self._like(
-            [T.N for T in self.tiles],
+            normals,
             self.iregions,
             self.iregions,
             self.moves_in,
@@ -171,6 +176,31 @@ class Tiled(LinearOperator):
             self.isize,
             tags=(),
         )
+
+    def _folded(self, normals):
+        """The normal as one ``Diagonal`` tile when every tile's normal is diagonal and on this device.
+
+        Σₖ Qₖ diag(wₖ) Qₖᵀ = diag(Σₖ Qₖ wₖ): one elementwise pass, where separate tiles would add a
+        second pass gathering their blocks and bound no intermediate (a diagonal has none).
+        Tiles on other devices stay distributed; so do broadcast weights (folding would grow them).
+        """
+        from ..operators.diagonal import Diagonal
+
+        if len(normals) < 2 or any(m is not None for m in self.moves_in):
+            return None
+        for T, N in zip(self.tiles, normals):
+            if T.device != self.device or type(N) is not Diagonal or N.weight.shape != N.isize:
+                return None
+        dtype = normals[0].dtype
+        for N in normals[1:]:
+            dtype = promote(dtype, N.dtype)
+        w = torch.zeros(self.isize, dtype=dtype, device=self.device)
+        for T, N, r in zip(self.tiles, normals, self.iregions):
+            w[_index(r)] += N.weight  # overlapping input blocks add up
+            T.__dict__["_cache"].pop("N", None)  # the tile's own normal is no longer needed: hold w once
+        whole = (tuple((0, n) for n in self.isize),)
+        one = Diagonal(w, self.ishape)
+        return self._like([one], whole, whole, None, None, self.ishape, self.ishape, self.isize, self.isize, tags=())
 
     def _to_dense(self):
         # block by block: each tile's dense block is built on its device, then gathered here
