@@ -106,6 +106,21 @@ class Tiled(LinearOperator):
         )
 
     # ------------------------------------------------------------------ apply
+
+    def _retiled(self, tiles):
+        """The same block layout and moves with new tiles (adjoint-free maps: conj, casts …)."""
+        return self._like(
+            tiles,
+            self.iregions,
+            self.oregions,
+            self.moves_in,
+            self.moves_out,
+            self.ishape,
+            self.oshape,
+            self.isize,
+            self.osize,
+        )
+
     def _steps(self, adjoint):
         key = "steps_adjoint" if adjoint else "steps"
         steps = self.__dict__["_cache"].get(key)
@@ -143,17 +158,7 @@ class Tiled(LinearOperator):
         )
 
     def _conj(self):
-        return self._like(
-            [T.conj() for T in self.tiles],
-            self.iregions,
-            self.oregions,
-            self.moves_in,
-            self.moves_out,
-            self.ishape,
-            self.oshape,
-            self.isize,
-            self.osize,
-        )
+        return self._retiled([T.conj() for T in self.tiles])
 
     def _normal(self):
         # disjoint output blocks: Aᴴ A = Σₖ Qₖ (Aₖᴴ Aₖ) Qₖᵀ, each tile's normal on its own device
@@ -214,17 +219,7 @@ class Tiled(LinearOperator):
         if device is None or as_device(device) == self.device:
             # a cast keeps every tile on its device
             tiles = [T._to(None, dtype, non_blocking, copy) for T in self.tiles]
-            return self._like(
-                tiles,
-                self.iregions,
-                self.oregions,
-                self.moves_in,
-                self.moves_out,
-                self.ishape,
-                self.oshape,
-                self.isize,
-                self.osize,
-            )
+            return self._retiled(tiles)
         # a move gathers every tile onto that device: no moves left
         tiles = [T._to(device, dtype, non_blocking, copy) for T in self.tiles]
         return Tiled(
