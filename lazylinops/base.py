@@ -145,6 +145,22 @@ def _thaw(v):
     return v
 
 
+_SAFE_KEYS = {}  # class → attribute names already checked for shadowing (checked once, not per build)
+
+
+def _check_shadowing(cls, state):
+    """Refuse state attributes that hide a Tensor/LinearOperator member (``FFT.norm`` would break ``A.norm()``)."""
+    safe = _SAFE_KEYS.setdefault(cls, set())
+    new = [k for k in state if k not in safe and k not in _META and k != _CACHE]
+    shadowed = [k for k in new if hasattr(cls, k)]
+    if shadowed:
+        raise TypeError(
+            f"{cls.__name__}.__init__ stores attribute(s) {shadowed} that hide methods or properties of "
+            "LinearOperator/torch.Tensor (e.g. 'weights', 'inverse', 'T'); rename them"
+        )
+    safe.update(new)
+
+
 class _OperatorMeta(torch._C._TensorMeta):
     """Runs a subclass's plain ``__init__`` first, then builds the wrapper of the right size.
 
@@ -163,12 +179,7 @@ class _OperatorMeta(torch._C._TensorMeta):
                 f"{cls.__name__}.__init__ must call super().__init__(ishape=..., oshape=..., "
                 "isize=..., osize=..., dtype=..., device=...)"
             )
-        shadowed = [k for k in state if k not in _META and k != _CACHE and hasattr(cls, k)]
-        if shadowed:
-            raise TypeError(
-                f"{cls.__name__}.__init__ stores attribute(s) {shadowed} that hide methods or properties of "
-                "LinearOperator/torch.Tensor (e.g. 'weights', 'inverse', 'T'); rename them"
-            )
+        _check_shadowing(cls, state)
         obj = torch.Tensor._make_wrapper_subclass(cls, state["_shape"], dtype=state["_dtype"], device=state["_device"])
         obj.__dict__.update(state)
         state.clear()

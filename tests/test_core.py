@@ -391,3 +391,13 @@ def test_dense_normal_of_a_normal_uses_fresh_einsum_labels():
     D = A.to_dense()
     torch.testing.assert_close(A.N.to_dense(), D.mH @ D)
     torch.testing.assert_close(A.N.N.to_dense(), (D.mH @ D).mH @ (D.mH @ D))
+
+
+def test_attributes_that_shadow_tensor_members_are_refused():
+    class Shadowing(LinearOperator):
+        def __init__(self):
+            super().__init__(ishape="N", oshape="N", isize=(2,), osize=(2,))
+            self.norm = "ortho"  # would hide Tensor.norm()
+
+    with pytest.raises(TypeError, match=r"\['norm'\].*rename them"):
+        Shadowing()
