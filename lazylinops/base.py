@@ -656,9 +656,14 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
             kept = self._KEPT_TAGS.intersection(self._tags)
             if kept and out is not self:
                 out = out._with_tags(*kept)  # Aᴴ and conj(A) are hermitian / pd / psd / unitary when A is
-            cache[key] = out
             if out is not self:
+                back = out.__dict__[_CACHE].get(key)
+                if back is not None and back is not self:
+                    # ``out`` (e.g. the child an Adjoint wraps) already pairs with another operator:
+                    # a twin of it pairs with this one, so both keep A.H.H is A
+                    out = _rebuild(type(out), out._state())
                 out.__dict__[_CACHE][key] = self
+            cache[key] = out
         return out
 
     @property

@@ -401,3 +401,11 @@ def test_attributes_that_shadow_tensor_members_are_refused():
 
     with pytest.raises(TypeError, match=r"\['norm'\].*rename them"):
         Shadowing()
+
+
+def test_adjoint_round_trip_is_identity_even_when_children_are_shared():
+    D = ll.FirstDerivative((4,), "N", kind="forward", dtype=torch.complex64)
+    X = D.conj().H  # Conj(D) pairs with Conj(D.H) first …
+    A = D.T  # … then Adjoint(Conj(D)), whose adjoint is that same Conj(D)
+    assert A.H.H is A and X.H.H is X
+    torch.testing.assert_close(A.H.to_dense(), A.to_dense().mH)

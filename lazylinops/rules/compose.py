@@ -119,12 +119,17 @@ def join(A, B):
     return Chain(Reshape(B.osize, A.isize, B.oshape, A.ishape, dtype=B.dtype, device=B.device), B)
 
 
+def in_dtype(ops, dtype):
+    """Weighted factors cast to the composite's dtype, so merges happen in it (as dense would)."""
+    return [op._to(dtype=dtype) if op.dtype != dtype and op._has_tensors() else op for op in ops]
+
+
 def chain(ops, dtype):
     """Simplify a list of factors into one operator of the given (promoted) dtype."""
     first, last = ops[0], ops[-1]
     if any(type(op) is Zero for op in ops):
         return Zero(last.isize, first.osize, last.ishape, first.oshape, dtype=dtype, device=first.device)
-    ops = simplify_chain(ops)
+    ops = simplify_chain(in_dtype(ops, dtype))
     if not ops:
         return Identity(last.isize, last.ishape, dtype=dtype, device=last.device)
     out = ops[0] if len(ops) == 1 else Chain(*ops)

@@ -9,7 +9,7 @@ from ..operators.basic import Identity, Scalar, Zero, scalar_weight
 from ..operators.compose import Chain, Sum
 from ..operators.diagonal import Diagonal
 from ..operators.reshape import Reshape
-from .compose import chain, promoted_weights
+from .compose import chain, in_dtype, promoted_weights
 
 
 def _as_scalar_like(op):
@@ -66,7 +66,7 @@ def add(A, B):
         B = Chain(B, Reshape(A.isize, B.isize, A.ishape, B.ishape, dtype=B.dtype, device=B.device))
     dtype = promote(A.dtype, B.dtype)
     terms = []
-    for op in (*(A.ops if type(A) is Sum else (A,)), *(B.ops if type(B) is Sum else (B,))):
+    for op in in_dtype((*(A.ops if type(A) is Sum else (A,)), *(B.ops if type(B) is Sum else (B,))), dtype):
         if type(op) is Zero:
             continue
         for i, t in enumerate(terms):
