@@ -241,7 +241,16 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     idevice = property(lambda self: self._device, doc="Device of inputs (the operator's ``device``).")
     odevice = property(lambda self: self._device, doc="Device of outputs (differs across ``ToDevice``).")
     ndim = property(lambda self: 2)
-    tags = property(lambda self: frozenset(self._tags), doc="Structural properties: hermitian, pd, unitary …")
+    @property
+    def tags(self):
+        """Structural properties (hermitian, psd, pd, unitary): set at construction, plus any
+        derived from weight values on first request (``_lazy_tags``; one host sync, cached)."""
+        extra = self._lazy_tags()
+        return frozenset(_normalize_tags((*self._tags, *extra)) if extra else self._tags)
+
+    def _lazy_tags(self):
+        """Hook: tags that need the weight values; computed only when asked for (never in repr)."""
+        return ()
     is_cuda = property(lambda self: self._device.type == "cuda")
     is_cpu = property(lambda self: self._device.type == "cpu")
     is_meta = property(lambda self: self._device.type == "meta")

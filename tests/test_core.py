@@ -409,3 +409,20 @@ def test_adjoint_round_trip_is_identity_even_when_children_are_shared():
     A = D.T  # … then Adjoint(Conj(D)), whose adjoint is that same Conj(D)
     assert A.H.H is A and X.H.H is X
     torch.testing.assert_close(A.H.to_dense(), A.to_dense().mH)
+
+
+def test_building_operators_reads_no_weight_values(monkeypatch):
+    """Value-derived tags (w > 0 ⇒ pd) are computed when a solver asks, not at construction:
+    on CUDA each read would be a host sync inside the user's forward pass."""
+    from lazylinops.operators import basic
+
+    reads = []
+    real = basic.value_tags
+    monkeypatch.setattr(basic, "value_tags", lambda w: reads.append(1) or real(w))
+    F = ll.FFT((8,), "N")
+    D = ll.Diagonal(torch.rand(8) + 1, "N")
+    A = (2.0 * (F @ D)).N + 0.5 * ll.Identity((8,), "N")
+    repr(A), A.H, D @ D, D.N, A @ torch.ones(8)
+    assert reads == []
+    assert "pd" in A.tags  # asked for: computed now (diagonal |2d|² + ½ > 0)
+    assert reads

@@ -133,6 +133,15 @@ def scalar_weight(value, dtype=None, device=None, what="Scalar"):
     return torch.tensor(value, dtype=dtype, device=as_device(device))
 
 
+def cached_value_tags(op):
+    """``value_tags(op.weight)``, computed once per operator (no sync at construction)."""
+    cache = op.__dict__["_cache"]
+    tags = cache.get("value_tags")
+    if tags is None:
+        tags = cache["value_tags"] = value_tags(op.weight)
+    return tags
+
+
 def value_tags(w):
     """Tags of a diagonal/scalar weight from its values (one sync): real → hermitian, ≥ 0 → psd, > 0 → pd."""
     if w.device.type == "meta" or w.numel() == 0:
@@ -164,11 +173,14 @@ class Scalar(LinearOperator):
 
     def __init__(self, value, size, ioshape=None, dtype=None, device=None):
         w = scalar_weight(value, dtype, device)
-        tags = value_tags(w)  # c real → hermitian; c > 0 → positive definite
+        tags = ("hermitian",) if not w.is_complex() else ()  # value-based tags: _lazy_tags
         super().__init__(
             ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=w.dtype, device=w.device, tags=tags
         )
         self.weight = w
+
+    def _lazy_tags(self):
+        return cached_value_tags(self)
 
     def _apply(self, x):
         return x * self.weight

@@ -113,9 +113,13 @@ class Chain(LinearOperator):
         return Chain(*parts)  # (A B)[block] = A[rows, s] B[s, cols], s the shared slice
 
 
-def _sum_tags(ops):
-    """Σ hermitian is hermitian; Σ psd is psd; psd + pd is pd ("pd" counts as psd)."""
-    tags = [set(op.tags) for op in ops]
+def _sum_tags(ops, eager=False):
+    """Σ hermitian is hermitian; Σ psd is psd; psd + pd is pd ("pd" counts as psd).
+
+    ``eager``: from the terms' construction-time tags only (no weight reads); the full tags,
+    with value-derived ones, are the Sum's ``_lazy_tags``.
+    """
+    tags = [set(op._tags if eager else op.tags) for op in ops]
     if not all("hermitian" in t or "pd" in t for t in tags):
         return ()
     if not all(t & {"psd", "pd"} for t in tags):
@@ -162,9 +166,15 @@ class Sum(LinearOperator):
             osize=first.osize,
             dtype=_promote_all(flat),
             device=first.device,
-            tags=_sum_tags(flat),
+            tags=_sum_tags(flat, eager=True),
         )
         self.ops = tuple(flat)
+
+    def _lazy_tags(self):
+        cache = self.__dict__["_cache"]
+        if "sum_tags" not in cache:
+            cache["sum_tags"] = _sum_tags(self.ops)  # with the terms' value-derived tags
+        return cache["sum_tags"]
 
     def _apply(self, x):
         ops = self.ops

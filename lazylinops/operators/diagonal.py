@@ -35,13 +35,16 @@ class Diagonal(LinearOperator):
                 f"Diagonal: weight of shape {tuple(weight.shape)} does not broadcast to size {tuple(size)}; "
                 "the weight aligns with the trailing dims (size-1 dims broadcast)"
             )
-        from .basic import value_tags
-
-        tags = value_tags(weight)  # w real → hermitian; w > 0 → positive definite
+        tags = ("hermitian",) if not weight.is_complex() else ()  # w > 0 → pd: see _lazy_tags
         super().__init__(
             ishape=ioshape, oshape=ioshape, isize=size, osize=size, dtype=weight.dtype, device=weight.device, tags=tags
         )
         self.weight = weight
+
+    def _lazy_tags(self):
+        from .basic import cached_value_tags
+
+        return cached_value_tags(self)  # w real → hermitian; w ≥ 0 → psd; w > 0 → pd (one sync, on request)
 
     def _new(self, weight):
         return Diagonal(weight, self.ishape, self.isize)

@@ -4,7 +4,7 @@ Each rule takes the adjacent pair ``(L, R)`` of a chain (``L`` applied after ``R
 returns the replacement list, or ``None`` when it does not apply.
 """
 
-from ..base import promote
+from ..base import promote, real_dtype
 from ..dims import fmt_names, prod
 from ..errors import ShapeError
 from ..operators.basic import Identity, Scalar, Zero
@@ -53,7 +53,7 @@ def _diagonals(L, R):
 
 def _adjoint_pair(L, R):
     # Uᴴ U = I for unitary U (L is R's adjoint: the same object or the same transform)
-    if "unitary" not in R.tags:
+    if "unitary" not in R._tags:  # structural tag: never value-derived, so no lazy lookup
         return None
     if L is R.__dict__["_cache"].get("H") or (hasattr(R, "is_adjoint_pair") and R.is_adjoint_pair(L)):
         return [Identity(R.isize, R.ishape, dtype=promote(L.dtype, R.dtype), device=R.device)]
@@ -120,8 +120,16 @@ def join(A, B):
 
 
 def in_dtype(ops, dtype):
-    """Weighted factors cast to the composite's dtype, so merges happen in it (as dense would)."""
-    return [op._to(dtype=dtype) if op.dtype != dtype and op._has_tensors() else op for op in ops]
+    """Weighted factors raised to the composite's precision, so merges happen in it (as dense would).
+
+    Only the precision: a real factor stays real in a complex composite (its weights keep
+    their realness, and with it value-derived tags such as pd).
+    """
+    out = []
+    for op in ops:
+        target = promote(op.dtype, real_dtype(dtype))
+        out.append(op._to(dtype=target) if target != op.dtype and op._has_tensors() else op)
+    return out
 
 
 def chain(ops, dtype):

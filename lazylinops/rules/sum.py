@@ -108,11 +108,14 @@ def scale(A, c):
     S = Scalar(w, A.osize, A.oshape)
     ops = [S, *(A.ops if type(A) is Chain else (A,))]
     out = chain(ops, dtype)
-    kept = {"hermitian", "psd", "pd"} & set(A.tags)
-    if kept and "pd" in S.tags and A.shape[0] == A.shape[1]:
-        out = out._with_tags(*kept)  # c > 0: c·A keeps hermitian / psd / pd
-    elif "hermitian" in kept and "hermitian" in S.tags:
-        out = out._with_tags("hermitian")  # c real: c·A keeps hermitian
+    kept = {"hermitian", "psd", "pd"} & set(A._tags)  # eager tags: no sync (value tags re-derive lazily)
+    if kept:
+        real = isinstance(c, numbers.Real) or "hermitian" in S.tags
+        positive = c > 0 if isinstance(c, numbers.Real) else "pd" in S.tags
+        if positive and A.shape[0] == A.shape[1]:
+            out = out._with_tags(*kept)  # c > 0: c·A keeps hermitian / psd / pd
+        elif real and "hermitian" in kept:
+            out = out._with_tags("hermitian")  # c real: c·A keeps hermitian
     return out
 
 

@@ -3,6 +3,7 @@
 import torch
 
 import lazylinops as ll
+from lazylinops.base import real_dtype
 
 from . import Entry, randn
 from .core import WeightedCumsum
@@ -32,7 +33,8 @@ ENTRIES = [
     Entry(
         "Inverse-cg-normal",
         lambda dt: ll.inv(
-            WeightedCumsum(randn(5, dtype=dt, seed=63) + 2).N + ll.Scalar(torch.tensor(1.0, dtype=dt), (5,)),
+            WeightedCumsum(randn(5, dtype=dt, seed=63) + 2).N
+            + ll.Scalar(torch.tensor(1.0, dtype=real_dtype(dt)), (5,)),
             method="cg",
             rtol=_tight(dt),
         ),
