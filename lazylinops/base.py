@@ -241,6 +241,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     idevice = property(lambda self: self._device, doc="Device of inputs (the operator's ``device``).")
     odevice = property(lambda self: self._device, doc="Device of outputs (differs across ``ToDevice``).")
     ndim = property(lambda self: 2)
+
     @property
     def tags(self):
         """Structural properties (hermitian, psd, pd, unitary): set at construction, plus any
@@ -251,6 +252,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     def _lazy_tags(self):
         """Hook: tags that need the weight values; computed only when asked for (never in repr)."""
         return ()
+
     is_cuda = property(lambda self: self._device.type == "cuda")
     is_cpu = property(lambda self: self._device.type == "cpu")
     is_meta = property(lambda self: self._device.type == "meta")

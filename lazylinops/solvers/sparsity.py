@@ -83,16 +83,16 @@ def fista(A, b, *, lam, prox=None, step=None, maxiter=1000, rtol=None, x0=None, 
                 callback(it, x.reshape(*batch, *A.isize).clone(), dx.reshape(batch))
             if bool((dx <= rtol * xnorm).all()):
                 break
+    return _result("fista", x, change, rtol, it, P.count, maxiter, batch, A.isize, on_failure, who)
+
+
+def _result(method, x, change, rtol, it, matvecs, maxiter, batch, isize, on_failure, who):
+    """``(x, info)`` of a proximal iteration: converged when ‖Δx‖ ≤ rtol·‖x‖ for every batch entry."""
+    with torch.no_grad():
         conv = bool((change <= rtol * norm(x)).all())
-    x = x.reshape(*batch, *A.isize)
-    info = SolveInfo(
-        "fista",
-        conv,
-        it,
-        change.reshape(batch),
-        P.count,
-        f"converged in {it} iterations" if conv else f"reached maxiter={maxiter}",
-    )
+    msg = f"converged in {it} iterations" if conv else f"reached maxiter={maxiter}"
+    x = x.reshape(*batch, *isize)
+    info = SolveInfo(method, conv, it, change.reshape(batch), matvecs, msg)
     finish(x, info, on_failure, who)
     return x, info
 
@@ -156,15 +156,4 @@ def split_bregman(
                 callback(it, x.reshape(*batch, *A.isize).clone(), change.reshape(batch))
             if bool((change <= rtol * norm(x)).all()):
                 break
-        conv = bool((change <= rtol * norm(x)).all())
-    x = x.reshape(*batch, *A.isize)
-    info = SolveInfo(
-        "split_bregman",
-        conv,
-        it,
-        change.reshape(batch),
-        S.count,
-        f"converged in {it} iterations" if conv else f"reached maxiter={maxiter}",
-    )
-    finish(x, info, on_failure, who)
-    return x, info
+    return _result("split_bregman", x, change, rtol, it, S.count, maxiter, batch, A.isize, on_failure, who)

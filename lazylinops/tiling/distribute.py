@@ -98,8 +98,8 @@ def _distribute(A, specs, base, mover):
         # tile first cut further on its own device, then its (remaining) weights moved there once
         T = _distribute(T, rest, dev, mover) if rest else mover.move(T, dev)
         parts.append(T)
-        iregions.append(_region(ins[idx], A.isize))
-        oregions.append(_region(outs[idx], A.osize))
+        iregions.append(region(ins[idx], A.isize))
+        oregions.append(region(outs[idx], A.osize))
         moves_in.append(None if dev == base else _to_device(base, dev, T.isize, T.ishape))
         moves_out.append(None if dev == base else _to_device(dev, base, T.osize, T.oshape))
     return Tiled(
@@ -124,7 +124,8 @@ def _items(arr):
         yield idx, arr[idx]
 
 
-def _region(slices, size):
+def region(slices, size):
+    """``(start, stop)`` per dim of a tile's slices (the block it covers)."""
     return tuple(s.indices(n)[:2] for s, n in zip(slices, size))
 
 

@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 from ..base import LinearOperator, as_device, promote
 from ..dims import prod
-from .distribute import WeightMover
+from .distribute import WeightMover, region
 from .spec import BatchSpec
 from .split import split
 
@@ -204,8 +204,8 @@ def shard(A, spec, *, group=None, device=None):
     owners = [k * world // n for k in range(n)]
     mover = WeightMover()
     mine = [mover.move(T, device) if owners[k] == rank else None for k, T in enumerate(flat)]
-    iregions = [tuple(s.indices(m)[:2] for s, m in zip(sl, A.isize)) for sl in ins.reshape(-1)]
-    oregions = [tuple(s.indices(m)[:2] for s, m in zip(sl, A.osize)) for sl in outs.reshape(-1)]
+    iregions = [region(sl, A.isize) for sl in ins.reshape(-1)]
+    oregions = [region(sl, A.osize) for sl in outs.reshape(-1)]
     return Sharded(
         mine,
         iregions,
