@@ -18,8 +18,10 @@ from .errors import (
     Diverged,
     DtypeError,
     ImmutableError,
+    LazyLinopsError,
     NotConverged,
     ShapeError,
+    SingularError,
 )
 from .operators.basic import Identity, Scalar, Zero
 from .operators.compose import Adjoint, Chain, Conj, RealPart, Sum
@@ -80,8 +82,10 @@ __all__ = [
     "Diverged",
     "DtypeError",
     "ImmutableError",
+    "LazyLinopsError",
     "NotConverged",
     "ShapeError",
+    "SingularError",
     # operators
     "Adjoint",
     "Broadcast",

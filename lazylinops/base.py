@@ -18,6 +18,7 @@ from .errors import DeviceError, DtypeError, ImmutableError, ShapeError
 # Metadata every operator carries in its ``__dict__``; everything else there is its state.
 _META = ("_ishape", "_oshape", "_isize", "_osize", "_shape", "_dtype", "_device", "_tags", "_fast")
 _CACHE = "_cache"
+_VERSIONS = "__versions__"  # key in the cache: the weights' version counters it was computed at
 _SEP = "__ll"
 
 _PROMOTE = {}
@@ -658,9 +659,39 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     # ------------------------------------------------------------------ derived operators
     _KEPT_TAGS = frozenset(("hermitian", "pd", "psd", "unitary"))
 
+    def _version_key(self):
+        """The version counters of every tensor in the operator's tree (weights of children included).
+
+        ``tensor._version`` grows with every in-place write (an optimizer step on an
+        ``nn.Parameter`` weight), so a cache stamped with this key is stale exactly when it differs.
+        """
+        out = []
+        for _, v in self._items():
+            for item in v if isinstance(v, (tuple, list)) else (v,):
+                if _is_op(item):
+                    out.extend(item._version_key())
+                elif isinstance(item, torch.Tensor):
+                    out.append(item._version)
+        return tuple(out)
+
+    def _fresh_cache(self):
+        """The operator's cache of weight-derived values, emptied first if any weight changed in place.
+
+        Every cache of a value derived from weights (factors, normals, inverses, value tags,
+        Toeplitz kernels, plans) lives here and is read through this method: never stale.
+        """
+        d = self.__dict__
+        cache = d[_CACHE]
+        key = self._version_key()
+        if key and cache.get(_VERSIONS, key) != key:
+            cache.clear()
+        if key:
+            cache[_VERSIONS] = key
+        return cache
+
     def _involution(self, key, build):
         """``A.H`` / ``A.conj()``: built once, cached both ways (``A.H.H is A``), tags kept."""
-        cache = self.__dict__[_CACHE]
+        cache = self._fresh_cache()
         out = cache.get(key)
         if out is None:
             out = build()
@@ -668,12 +699,12 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
             if kept and out is not self:
                 out = out._with_tags(*kept)  # Aᴴ and conj(A) are hermitian / pd / psd / unitary when A is
             if out is not self:
-                back = out.__dict__[_CACHE].get(key)
+                back = out._fresh_cache().get(key)
                 if back is not None and back is not self:
                     # ``out`` (e.g. the child an Adjoint wraps) already pairs with another operator:
                     # a twin of it pairs with this one, so both keep A.H.H is A
                     out = _rebuild(type(out), out._state())
-                out.__dict__[_CACHE][key] = self
+                out._fresh_cache()[key] = self
             cache[key] = out
         return out
 
@@ -727,7 +758,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     @property
     def N(self):
         """The normal operator ``Aᴴ A``, structurally simplified."""
-        cache = self.__dict__[_CACHE]
+        cache = self._fresh_cache()
         out = cache.get("N")
         if out is None:
             out = cache["N"] = self._normal()._with_tags("psd")

@@ -3,16 +3,26 @@
 Every error message says what went wrong, what was received and how to fix it.
 """
 
+import torch
 
-class ShapeError(ValueError):
+
+class LazyLinopsError(Exception):
+    """Root of every lazylinops error: ``except ll.LazyLinopsError`` catches them all.
+
+    Each concrete error also derives from the builtin a user would catch (``ShapeError`` is a
+    ``ValueError``, ``SingularError`` a ``torch.linalg.LinAlgError`` …).
+    """
+
+
+class ShapeError(LazyLinopsError, ValueError):
     """Named shapes or sizes that do not fit together (names both shapes)."""
 
 
-class DtypeError(TypeError):
+class DtypeError(LazyLinopsError, TypeError):
     """An input or weight dtype an operator cannot work in (integer, bool, ...)."""
 
 
-class DeviceError(ValueError):
+class DeviceError(LazyLinopsError, ValueError):
     """An unknown device string, or operator and input on different devices."""
 
 
@@ -20,15 +30,15 @@ class DensifyWarning(UserWarning):
     """A torch function had no structured rule and built the dense matrix."""
 
 
-class DensifyError(RuntimeError):
+class DensifyError(LazyLinopsError, RuntimeError):
     """Densifying was refused: mode "error", or the dense matrix is over the limit."""
 
 
-class ImmutableError(RuntimeError):
+class ImmutableError(LazyLinopsError, RuntimeError):
     """An in-place operation or ``out=`` on an operator (operators are immutable)."""
 
 
-class ConvergenceError(RuntimeError):
+class ConvergenceError(LazyLinopsError, RuntimeError):
     """An iterative solver did not reach its tolerance; carries ``.x`` and ``.info``."""
 
     def __init__(self, message, x=None, info=None):
@@ -43,3 +53,11 @@ class NotConverged(ConvergenceError):
 
 class Diverged(ConvergenceError):
     """The iteration broke down: NaN/Inf, or a residual that grew without bound."""
+
+
+class SingularError(LazyLinopsError, torch.linalg.LinAlgError):
+    """A structurally singular system (zero pivot, ``Zero``, a mask with zeros, singular LU).
+
+    A ``torch.linalg.LinAlgError``, as dense ``torch.linalg.solve`` raises, so code that
+    catches torch's error catches this one.
+    """

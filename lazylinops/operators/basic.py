@@ -135,7 +135,7 @@ def scalar_weight(value, dtype=None, device=None, what="Scalar"):
 
 def cached_value_tags(op):
     """``value_tags(op.weight)``, computed once per operator (no sync at construction)."""
-    cache = op.__dict__["_cache"]
+    cache = op._fresh_cache()
     tags = cache.get("value_tags")
     if tags is None:
         tags = cache["value_tags"] = value_tags(op.weight)

@@ -171,7 +171,7 @@ class Sum(LinearOperator):
         self.ops = tuple(flat)
 
     def _lazy_tags(self):
-        cache = self.__dict__["_cache"]
+        cache = self._fresh_cache()
         if "sum_tags" not in cache:
             cache["sum_tags"] = _sum_tags(self.ops)  # with the terms' value-derived tags
         return cache["sum_tags"]

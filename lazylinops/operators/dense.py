@@ -291,7 +291,7 @@ class DenseInverse(LinearOperator):
         op = self.op
         chol = "pd" in op.tags
         key = ("cholesky" if chol else "lu", dtype)
-        cache = op.__dict__["_cache"]
+        cache = op._fresh_cache()
         if key in cache:
             return cache[key]
         W = self._matrix(dtype)
@@ -321,7 +321,7 @@ class DenseInverse(LinearOperator):
         one = y.numel() == M  # a single right-hand side: (M, 1) directly, no transposes
         Y = y.reshape(M, 1) if one else y.reshape(-1, M).mT
         dtype = y.dtype
-        cache = self.op.__dict__["_cache"]
+        cache = self.op._fresh_cache()
         if not cache.get("solved") and ("lu", dtype) not in cache and ("cholesky", dtype) not in cache:
             cache["solved"] = True  # a one-off solve: fused LU + solve, no factor kept
             W = self._matrix(dtype)

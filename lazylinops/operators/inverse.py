@@ -45,7 +45,7 @@ class Inverse(LinearOperator):
 
     def _opts(self, adjoint=False):
         """The validated solve options (``M → Mᴴ`` for the adjoint), built once per direction."""
-        cache = self.__dict__["_cache"]
+        cache = self._fresh_cache()
         opts = cache.get(("options", adjoint))
         if opts is None:
             from ..solvers.core import make_options

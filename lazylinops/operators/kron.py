@@ -67,7 +67,7 @@ class Kronecker(LinearOperator):
 
     def _plan(self, adjoint):
         """Per factor (last first): ``(op, matrix or None, pre, n, post)``, built once."""
-        cache = self.__dict__["_cache"]
+        cache = self._fresh_cache()
         plan = cache.get(("plan", adjoint))
         if plan is None:
             ops = self.ops
@@ -106,7 +106,7 @@ class Kronecker(LinearOperator):
 
     def _gemm(self):
         """``(A, B)`` when the product is two plain matrices of one dtype, else ``()``; built once."""
-        cache = self.__dict__["_cache"]
+        cache = self._fresh_cache()
         pair = cache.get("gemm")
         if pair is None:
             Ws = [step[1] for step in reversed(self._plan(False))]

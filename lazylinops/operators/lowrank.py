@@ -168,7 +168,7 @@ class Woodbury(LinearOperator):
 
     def _parts(self, dtype):
         """``(d⁻¹, U, V, D⁻¹U, LU factors of I + VᴴD⁻¹U)`` in ``dtype`` (cached without grad)."""
-        cache = self.__dict__["_cache"]
+        cache = self._fresh_cache()
         hit = cache.get(("parts", dtype))
         if hit is not None:
             return hit

@@ -71,7 +71,7 @@ class Permutation(LinearOperator):
         )
 
     def _inv(self):
-        cache = self.__dict__["_cache"]
+        cache = self._fresh_cache()
         inv = cache.get("inv")
         if inv is None:
             inv = cache["inv"] = torch.argsort(self.perm)

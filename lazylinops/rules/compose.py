@@ -55,7 +55,7 @@ def _adjoint_pair(L, R):
     # Uᴴ U = I for unitary U (L is R's adjoint: the same object or the same transform)
     if "unitary" not in R._tags:  # structural tag: never value-derived, so no lazy lookup
         return None
-    if L is R.__dict__["_cache"].get("H") or (hasattr(R, "is_adjoint_pair") and R.is_adjoint_pair(L)):
+    if L is R._fresh_cache().get("H") or (hasattr(R, "is_adjoint_pair") and R.is_adjoint_pair(L)):
         return [Identity(R.isize, R.ishape, dtype=promote(L.dtype, R.dtype), device=R.device)]
     return None
 

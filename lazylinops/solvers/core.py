@@ -131,7 +131,7 @@ def _inverse_of(A, ws):
     An inverse usually refers back to ``A`` (``A⁻¹.op is A``): caching it at once would make every
     one-off solve leave a reference cycle for the garbage collector, so the first build is not kept.
     """
-    cache = A.__dict__["_cache"]
+    cache = A._fresh_cache()
     inv = cache.get("inverse", _MISSING)
     if inv is _MISSING:
         inv = A._inverse()
@@ -152,7 +152,7 @@ def _requires_grad(ws):
 
 def _verify_weights(who, A, ws):
     """Refuse NaN/Inf weights, checking once per operator (again each time while they require grad)."""
-    cache = A.__dict__["_cache"]
+    cache = A._fresh_cache()
     if not cache.get("finite"):
         ws = A._flat_weights() if ws is None else ws
         _check_weights(who, A, ws)
@@ -245,7 +245,7 @@ def _check_weights(who, A, ws=None):
 
 def _structural(who, A, inv, b, ws):
     """``x = A⁻¹ b`` by the exact inverse (0 matvecs), with one finiteness sync for ``x`` and new weights."""
-    cache = A.__dict__["_cache"]
+    cache = A._fresh_cache()
     checked = cache.get("finite")
     try:
         x = inv._apply(b)

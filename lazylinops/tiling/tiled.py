@@ -123,7 +123,7 @@ class Tiled(LinearOperator):
 
     def _steps(self, adjoint):
         key = "steps_adjoint" if adjoint else "steps"
-        steps = self.__dict__["_cache"].get(key)
+        steps = self._fresh_cache().get(key)
         if steps is None:
             steps = []
             for T, ri, ro, mi, mo in zip(self.tiles, self.iregions, self.oregions, self.moves_in, self.moves_out):
@@ -133,7 +133,7 @@ class Tiled(LinearOperator):
                 else:
                     pre, fn, post = _bound(mi, "_apply"), T._apply, _bound(mo, "_apply")
                 steps.append(Step(pre, fn, post, _index(ri), _index(ro), T.device))
-            self.__dict__["_cache"][key] = steps
+            self._fresh_cache()[key] = steps
         return steps
 
     def _apply(self, x):
@@ -202,7 +202,7 @@ class Tiled(LinearOperator):
         w = torch.zeros(self.isize, dtype=dtype, device=self.device)
         for T, N, r in zip(self.tiles, normals, self.iregions):
             w[_index(r)] += N.weight  # overlapping input blocks add up
-            T.__dict__["_cache"].pop("N", None)  # the tile's own normal is no longer needed: hold w once
+            T._fresh_cache().pop("N", None)  # the tile's own normal is no longer needed: hold w once
         whole = (tuple((0, n) for n in self.isize),)
         one = Diagonal(w, self.ishape)
         return self._like([one], whole, whole, None, None, self.ishape, self.ishape, self.isize, self.isize, tags=())
