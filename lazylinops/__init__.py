@@ -15,6 +15,7 @@ from .errors import (
     DensifyError,
     DensifyWarning,
     DeviceError,
+    DistributedError,
     Diverged,
     DtypeError,
     ImmutableError,
@@ -49,6 +50,7 @@ from .rules.woodbury import logdet, slogdet
 from .solvers import (
     ConvergenceWarning,
     SolveInfo,
+    Status,
     cgls,
     eigsh,
     fista,
@@ -79,6 +81,7 @@ __all__ = [
     "DensifyError",
     "DensifyWarning",
     "DeviceError",
+    "DistributedError",
     "Diverged",
     "DtypeError",
     "ImmutableError",
@@ -125,6 +128,7 @@ __all__ = [
     "Zero",
     # solving
     "SolveInfo",
+    "Status",
     "cgls",
     "eigsh",
     "fista",

@@ -19,6 +19,9 @@ from .errors import DeviceError, DtypeError, ImmutableError, ShapeError
 _META = ("_ishape", "_oshape", "_isize", "_osize", "_shape", "_dtype", "_device", "_tags", "_fast")
 _CACHE = "_cache"
 _VERSIONS = "__versions__"  # key in the cache: the weights' version counters it was computed at
+_TENSORS = "__tensors__"  # key in the cache: every tensor of the tree (fixed after construction)
+_TENSORS_EPOCH = "__tensors_epoch__"  # key in the cache: the _EPOCH that list was collected at
+_EPOCH = [0]  # bumped by every copy_ (the one call that swaps an operator's tensors)
 _SEP = "__ll"
 
 _PROMOTE = {}
@@ -89,10 +92,45 @@ def _rebuild(cls, state):
     return obj
 
 
+def unaliased_from_weights(t, ops):
+    """``t``, copied when it shares memory with a weight of one of ``ops`` (a result never aliases a weight).
+
+    ``Dense.to_dense()`` would otherwise be the live weight, and a caller writing into it
+    (``F.relu(D, inplace=True)``, ``F.embedding(max_norm=)``) would change the operator.
+    """
+    if t.__class__ is not _Tensor or t.layout is not torch.strided or t.device.type == "meta":
+        return t
+    ptr, device = t.untyped_storage().data_ptr(), t.device
+    for op in ops:
+        for w in op._tree_tensors():
+            if w.device == device and w.layout is torch.strided and w.untyped_storage().data_ptr() == ptr:
+                return t.clone()
+    return t
+
+
 def _set_fast(d):
-    """Cache what the ``A @ x`` hot path checks: (vector size or None, dtype, device)."""
-    vec = d["_isize"] if len(d["_isize"]) == 1 and len(d["_osize"]) == 1 else None
+    """Cache what the ``A @ x`` hot path checks: (vector size or None, dtype, device).
+
+    None where the hot path does not apply: not a vector operator, or a size-0 dim (whose
+    empty results the general path builds without calling ``_apply``).
+    """
+    isize, osize = d["_isize"], d["_osize"]
+    vec = isize if len(isize) == 1 and len(osize) == 1 and isize[0] and osize[0] else None
     d["_fast"] = (vec, d["_dtype"], d["_device"])
+
+
+def unaliased(y, x):
+    """``y``, copied when it shares memory with the caller's tensor ``x`` (``x`` itself or a view of it).
+
+    Results never alias inputs (``I @ x``, ``Reshape(x)``, ``Crop(x)`` would be views); a view
+    of a fresh intermediate (the usual case) is returned as is, at the cost of two attribute reads.
+    """
+    if y is x:
+        return y.clone()
+    base = y._base
+    if base is not None and (base is x or base is x._base):
+        return y.clone()
+    return y
 
 
 def _rebuild_operator(cls, state):
@@ -181,6 +219,7 @@ class _OperatorMeta(torch._C._TensorMeta):
                 "isize=..., osize=..., dtype=..., device=...)"
             )
         _check_shadowing(cls, state)
+        state[_CACHE].pop(_TENSORS, None)  # collected during __init__, perhaps before every weight was stored
         obj = torch.Tensor._make_wrapper_subclass(cls, state["_shape"], dtype=state["_dtype"], device=state["_device"])
         obj.__dict__.update(state)
         state.clear()
@@ -404,6 +443,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
                         new.append(a)
                 self.__dict__[k] = type(v)(new)
         self.__dict__[_CACHE] = {}
+        _EPOCH[0] += 1  # parents holding this operator collect their tensors again (never stale)
         return self
 
     # ------------------------------------------------------------------ serialization
@@ -468,6 +508,8 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     # ------------------------------------------------------------------ moves
     def to(self, *args, **kwargs):
         """A new operator with moved/cast weights; ``A.to(dtype).dtype == dtype``."""
+        kwargs = dict(kwargs)
+        copy = kwargs.pop("copy", False)  # Tensor.to's copy=, which _parse_to does not read
         try:
             device, dtype, non_blocking, _ = torch._C._nn._parse_to(*args, **kwargs)
         except (RuntimeError, TypeError) as exc:
@@ -475,7 +517,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
                 f"{type(self).__name__}.to{args}: could not read a device or dtype ({exc}); "
                 "use e.g. A.to('cuda:0'), A.to(torch.float64) or A.to(x)"
             ) from None
-        return self._to(device, dtype, non_blocking, kwargs.get("copy", False))
+        return self._to(device, dtype, non_blocking, copy)
 
     def _to(self, device=None, dtype=None, non_blocking=False, copy=False):
         device = self._device if device is None else as_device(device)
@@ -491,7 +533,9 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
                 UserWarning,
                 stacklevel=3,
             )
-            return RealPart(self._to(device, complex_dtype(dtype), non_blocking, copy))
+            # Re(A) rounded once to dtype, as Tensor.to does: 16-bit dtypes keep A's own complex precision
+            mid = complex_dtype(dtype) if dtype in (torch.float32, torch.float64) else self._dtype
+            return RealPart(self._to(device, mid, non_blocking, copy), dtype)
         real = self._real_weights
 
         def weight(key, w):
@@ -577,12 +621,14 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     def __call__(self, x):
         """Named apply: ``x.shape == (*batch, *isize)`` → ``(*batch, *osize)``."""
         if x.__class__ is _Tensor and x.shape == self._isize and x.dtype is self._dtype and x.device == self._device:
-            y = self._apply(x)  # hot path: an unbatched input of the operator's dtype
-            return y.clone() if y is x else y
+            if self._shape.numel():  # hot path: an unbatched input of the operator's dtype
+                return unaliased(self._apply(x), x)
         if _is_op(x):
             return self @ x
-        y = self._apply(self._prepare(x, self._isize, "apply"))
-        return y.clone() if y is x else y
+        xp = self._prepare(x, self._isize, "apply")
+        if not (xp.numel() and self._shape[0]):
+            return self._empty(xp, (*xp.shape[: xp.dim() - len(self._isize)], *self._osize), self.odevice)
+        return unaliased(self._apply(xp), x)
 
     apply = __call__
 
@@ -601,17 +647,20 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
             if x.shape[0] != N:
                 raise self._matmul_error(x, "A @ x")
             size = self._isize
-            x = x.view(*size) if size and x.is_contiguous() else x.reshape(size)  # ints parse faster than a Size
-            if x.dtype is not self._dtype or x.device != self._device:
-                x = self._prepare(x, size, "A @ x")  # the shape is right: promote the dtype, check the device
-            y = self._apply(x).reshape(M)
-            return y.clone() if y is x else y
+            xv = x.view(*size) if size and x.is_contiguous() else x.reshape(size)  # ints parse faster than a Size
+            if xv.dtype is not self._dtype or xv.device != self._device:
+                xv = self._prepare(xv, size, "A @ x")  # the shape is right: promote the dtype, check the device
+            if not (M and N):
+                return self._empty(xv, (M,), self.odevice)
+            return unaliased(self._apply(xv).reshape(M), x)
         if nd == 0 or x.shape[-2] != N:
             raise self._matmul_error(x, "A @ x")
         batch, K = x.shape[:-2], x.shape[-1]
-        xt = x.transpose(-1, -2).reshape(*batch, K, *self._isize)
-        y = self._apply(self._prepare(xt, self._isize, "A @ x"))
-        return y.reshape(*batch, K, M).transpose(-1, -2)
+        xt = self._prepare(x.transpose(-1, -2).reshape(*batch, K, *self._isize), self._isize, "A @ x")
+        if not (M and xt.numel()):
+            return self._empty(xt, (*batch, M, K), self.odevice)
+        y = self._apply(xt)
+        return unaliased(y.reshape(*batch, K, M).transpose(-1, -2), x)
 
     def _rmatmul(self, x):
         """``x @ A`` for a plain tensor ``x``: rows of ``x`` times the matrix."""
@@ -621,7 +670,14 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
             raise self._matmul_error(x, "x @ A")
         lead = x.shape[:-1]
         rows = self._prepare(x.reshape(*lead, *self._osize), self._osize, "x @ A")
-        return self._apply_transpose(rows).reshape(*lead, N)
+        if not (N and rows.numel()):
+            return self._empty(rows, (*lead, N), self._device)
+        return unaliased(self._apply_transpose(rows).reshape(*lead, N), x)
+
+    def _empty(self, x, shape, device):
+        """The result when a dim is 0: zeros (an empty sum is 0) in ``x``'s promoted dtype, ``_apply`` not called."""
+        y = torch.zeros(shape, dtype=x.dtype, device=device)
+        return y + x.sum().to(device) if x.requires_grad else y  # x is empty or y is: keeps the graph to x
 
     def _matmul_error(self, x, what):
         M, N = self._shape
@@ -637,8 +693,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         # hot path: a vector operator applied to a plain vector of its own dtype and device
         vec, dtype, device = self.__dict__["_fast"]
         if other.__class__ is _Tensor and other.shape == vec and other.dtype is dtype and other.device == device:
-            y = self._apply(other)
-            return y.clone() if y is other else y
+            return unaliased(self._apply(other), other)
         if _is_op(other):
             from .rules.compose import compose
 
@@ -659,33 +714,55 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     # ------------------------------------------------------------------ derived operators
     _KEPT_TAGS = frozenset(("hermitian", "pd", "psd", "unitary"))
 
+    def _tree_tensors(self):
+        """Every tensor in the operator's tree (children's weights included), collected once.
+
+        The state is fixed after construction, so the list is kept in the cache, across
+        clears; ``copy_`` (which swaps a subtree's tensors) bumps ``_EPOCH``, which makes every
+        operator — parents of the copied one included — collect its list again.
+        """
+        cache = self.__dict__[_CACHE]
+        ts = cache.get(_TENSORS)
+        if ts is None or cache.get(_TENSORS_EPOCH) != _EPOCH[0]:
+            out = []
+            for _, v in self._items():
+                for item in v if isinstance(v, (tuple, list)) else (v,):
+                    if _is_op(item):
+                        out.extend(item._tree_tensors())
+                    elif isinstance(item, torch.Tensor):
+                        out.append(item)
+            ts = cache[_TENSORS] = tuple(out)
+            cache[_TENSORS_EPOCH] = _EPOCH[0]
+        return ts
+
     def _version_key(self):
         """The version counters of every tensor in the operator's tree (weights of children included).
 
         ``tensor._version`` grows with every in-place write (an optimizer step on an
         ``nn.Parameter`` weight), so a cache stamped with this key is stale exactly when it differs.
         """
-        out = []
-        for _, v in self._items():
-            for item in v if isinstance(v, (tuple, list)) else (v,):
-                if _is_op(item):
-                    out.extend(item._version_key())
-                elif isinstance(item, torch.Tensor):
-                    out.append(item._version)
-        return tuple(out)
+        return tuple([t._version for t in self._tree_tensors()])
 
     def _fresh_cache(self):
         """The operator's cache of weight-derived values, emptied first if any weight changed in place.
 
         Every cache of a value derived from weights (factors, normals, inverses, value tags,
         Toeplitz kernels, plans) lives here and is read through this method: never stale.
+        A weightless tree costs one dict lookup.
         """
-        d = self.__dict__
-        cache = d[_CACHE]
-        key = self._version_key()
-        if key and cache.get(_VERSIONS, key) != key:
-            cache.clear()
-        if key:
+        cache = self.__dict__[_CACHE]
+        ts = cache.get(_TENSORS)
+        if ts is None or cache.get(_TENSORS_EPOCH) != _EPOCH[0]:
+            old, ts = ts, self._tree_tensors()
+            if old is not None and (len(old) != len(ts) or any(a is not b for a, b in zip(old, ts))):
+                # a subtree's tensors were swapped by copy_
+                cache.clear()
+                cache[_TENSORS], cache[_TENSORS_EPOCH] = ts, _EPOCH[0]
+        if ts:
+            key = tuple([t._version for t in ts])
+            if cache.get(_VERSIONS, key) != key:
+                cache.clear()
+                cache[_TENSORS], cache[_TENSORS_EPOCH] = ts, _EPOCH[0]
             cache[_VERSIONS] = key
         return cache
 
@@ -749,11 +826,10 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return self.T
 
     def transpose(self, dim0, dim1):
-        if {dim0 % 2, dim1 % 2} == {0, 1}:
-            return self.T
-        if dim0 % 2 == dim1 % 2:
-            return self
-        raise IndexError(f"transpose: dims {dim0}, {dim1} out of range for a 2-D operator")
+        from .dispatch import check_dim
+
+        check_dim((dim0, dim1), "transpose")
+        return self.T if dim0 % 2 != dim1 % 2 else self  # swapping a dim with itself is the identity
 
     @property
     def N(self):
@@ -820,13 +896,15 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         from .rules.sum import add, scale
 
         if _is_op(other):
-            return add(self, scale(other, -1))
-        return add(self, -other) if isinstance(other, torch.Tensor) else add(self, other)
+            return add(self, scale(other, -1))  # A - B = A + (-1)·B
+        from .dispatch import densify
+
+        return densify(torch.sub, (self, other), {})  # A - c, A - t: elementwise, dense semantics
 
     def __rsub__(self, other):
-        from .rules.sum import add, scale
+        from .dispatch import densify
 
-        return add(other, scale(self, -1))
+        return densify(torch.sub, (other, self), {})  # c - A, t - A: elementwise (operator - operator is __sub__)
 
     def __neg__(self):
         from .rules.sum import scale
@@ -855,10 +933,12 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
         check_densify_limit(self, "to_dense")
         dense = self._to_dense()
-        return dense if dtype is None else dense.to(dtype)
+        return unaliased_from_weights(dense if dtype is None else dense.to(dtype), (self,))  # never a live weight
 
     def _to_dense(self):
         M, N = self._shape
+        if not (M and N):  # an empty matrix: nothing to apply
+            return torch.zeros(M, N, dtype=self._dtype, device=self._device)
         eye = torch.eye(N, dtype=self._dtype, device=self._device).reshape(N, *self._isize)
         return self._apply(eye).reshape(N, M).transpose(0, 1).contiguous()
 
@@ -944,12 +1024,23 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     # in-place refusals that Python resolves before __torch_function__
     def _immutable(self, *args, **kwargs):
+        got = ", ".join(type(a).__name__ for a in args)
         raise ImmutableError(
-            "operators are immutable: in-place operations are not supported; "
+            f"operators are immutable: in-place operations are not supported (got an in-place update of "
+            f"{type(self).__name__} {tuple(self._shape)} with {got or 'no argument'}); "
             "write A = A + B (or A = c * A) to build a new operator"
         )
 
     __iadd__ = __isub__ = __imul__ = __itruediv__ = __imatmul__ = __setitem__ = _immutable
+
+    def set_(self, *args, **kwargs):
+        """Refused: an operator has no storage to repoint (torch skips ``__torch_function__`` for ``set_``)."""
+        got = ", ".join(type(a).__name__ for a in args) or "no argument"
+        raise ImmutableError(
+            f"set_ on {type(self).__name__} {tuple(self._shape)}: operators are immutable and have no storage "
+            f"(got {got}); build a new operator, or load weights from an identically structured operator "
+            "with A.copy_(B)"
+        )
 
 
 torch.serialization.add_safe_globals([LinearOperator, _rebuild_operator])

@@ -5,6 +5,8 @@ densifies: it warns (``DensifyWarning``) or refuses (``DensifyError``) per
 ``set_densify``, and never builds a dense matrix over the memory limit.
 """
 
+import contextvars
+import inspect
 import warnings
 
 import torch
@@ -14,7 +16,9 @@ from .errors import DensifyError, DensifyWarning, ImmutableError
 
 _RULES = {}
 _MODES = ("warn", "error", "allow")
-_CONFIG = {"mode": "warn", "limit_bytes": 2 * 1024**3}
+# (mode, limit_bytes) per thread/context: a ``with set_densify(...)`` in one thread never changes another's.
+# A new thread starts from the default.
+_SETTING = contextvars.ContextVar("lazylinops_densify", default=("warn", 2 * 1024**3))
 
 
 def implements(*funcs):
@@ -38,7 +42,7 @@ class _DensifySetting:
         return self
 
     def __exit__(self, *exc):
-        _CONFIG.update(self._previous)
+        _SETTING.set(self._previous)  # in the current context only
         return False
 
 
@@ -48,21 +52,29 @@ def set_densify(mode, limit_bytes=None):
     ``limit_bytes`` (default 2 GiB) caps any dense matrix an operator builds; over it a
     ``DensifyError`` is raised instead of exhausting memory. Returns a handle that, used as
     ``with ll.set_densify("error"): ...``, restores the previous setting on exit.
+
+    The setting is per thread and per ``contextvars`` context: a ``with`` block in one
+    thread never changes another thread's mode; a new thread starts from the default
+    (``"warn"``, 2 GiB).
+
+    >>> import lazylinops as ll
+    >>> with ll.set_densify("allow", limit_bytes=1024):
+    ...     ll.get_densify()
+    ('allow', 1024)
     """
     if mode not in _MODES:
         raise ValueError(f"set_densify: mode must be one of {_MODES}, got {mode!r}")
-    if limit_bytes is not None and (not isinstance(limit_bytes, int) or limit_bytes <= 0):
+    bad = isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes <= 0
+    if limit_bytes is not None and bad:
         raise ValueError(f"set_densify: limit_bytes must be a positive int, got {limit_bytes!r}")
-    previous = dict(_CONFIG)
-    _CONFIG["mode"] = mode
-    if limit_bytes is not None:
-        _CONFIG["limit_bytes"] = limit_bytes
+    previous = _SETTING.get()
+    _SETTING.set((mode, previous[1] if limit_bytes is None else limit_bytes))
     return _DensifySetting(previous)
 
 
 def get_densify():
-    """``(mode, limit_bytes)`` currently in force."""
-    return _CONFIG["mode"], _CONFIG["limit_bytes"]
+    """``(mode, limit_bytes)`` in force in the current thread/context."""
+    return _SETTING.get()
 
 
 def _nbytes(op):
@@ -80,11 +92,12 @@ def _fmt_bytes(n):
 def check_densify_limit(op, what):
     """Refuse a dense matrix over the configured limit (explicit ``to_dense`` included)."""
     n = _nbytes(op)
-    if n > _CONFIG["limit_bytes"]:
+    limit = _SETTING.get()[1]
+    if n > limit:
         raise DensifyError(
             f"{what} would build a dense {op.shape[0]}×{op.shape[1]} {op.dtype} matrix "
             f"({_fmt_bytes(n)}) from {type(op).__name__}, over the densify limit of "
-            f"{_fmt_bytes(_CONFIG['limit_bytes'])}; use a structured call (A @ x, A.H, ll.solve …) "
+            f"{_fmt_bytes(limit)}; use a structured call (A @ x, A.H, ll.solve …) "
             "or raise the limit with ll.set_densify(mode, limit_bytes=...)"
         )
 
@@ -109,8 +122,15 @@ def _walk(obj, fn):
 
 
 def densify(func, args, kwargs):
-    """The fallback: replace operators by their dense matrices and call ``func``."""
-    mode = _CONFIG["mode"]
+    """The fallback: replace operators by their dense matrices and call ``func``.
+
+    The dense matrices never share memory with a weight, so functions that write into
+    their argument (``F.embedding(max_norm=)``, ``nn.init.orthogonal_``'s ``copy_``) leave
+    the operator unchanged.
+    """
+    from .base import unaliased_from_weights
+
+    mode = _SETTING.get()[0]
     name = _fname(func)
 
     def dense(op):
@@ -129,7 +149,7 @@ def densify(func, args, kwargs):
                 DensifyWarning,
                 stacklevel=4,
             )
-        return op._to_dense()
+        return unaliased_from_weights(op._to_dense(), (op,))
 
     return func(*_walk(args, dense), **_walk(kwargs, dense))
 
@@ -167,32 +187,141 @@ for _name in ("is_conj", "is_neg", "_is_view", "is_shared", "is_pinned", "untype
         _METADATA.add(getattr(torch.Tensor, _name))
 
 
+_DIM_PARAMS = frozenset(("dim", "dims", "dim0", "dim1", "dim2"))
+_POSITIONAL = {}  # func → names of its positional parameters, by torch's signature
+
+
+def _positional_names(func):
+    names = _POSITIONAL.get(func)
+    if names is None:
+        from torch.overrides import get_testing_overrides
+
+        if not _POSITIONAL:  # built once (whole, then published): torch's table of every overridable signature
+            table = {f: _param_names(sig) for f, sig in get_testing_overrides().items()}
+            table[""] = ()  # never empty once built
+            _POSITIONAL.update({f: n for f, n in table.items() if n is not None})
+        names = _POSITIONAL.setdefault(func, ())
+    return names
+
+
+def _param_names(sig_fn):
+    try:
+        params = inspect.signature(sig_fn).parameters.values()
+    except (TypeError, ValueError):
+        return None
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return tuple(p.name for p in params if p.kind in kinds and p.name != "out")
+
+
+def check_dim(dim, what, ndim=2):
+    """Raise ``IndexError`` (as torch does) for a dim (int or sequence of ints) outside ``[-ndim, ndim-1]``."""
+    for d in dim if isinstance(dim, (tuple, list, torch.Size)) else (dim,):
+        if isinstance(d, int) and not isinstance(d, bool) and not -ndim <= d < ndim:
+            raise IndexError(
+                f"{what}: Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], but got {d}); "
+                "an operator is a 2-D matrix"
+            )
+
+
+def _arity(rule):
+    """How many arguments ``rule`` takes positionally (a large number for ``*args``)."""
+    n = _ARITY.get(rule)
+    if n is None:
+        params = inspect.signature(rule).parameters.values()
+        kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        var = any(p.kind == inspect.Parameter.VAR_POSITIONAL for p in params)
+        n = _ARITY[rule] = 1 << 30 if var else sum(p.kind in kinds for p in params)
+    return n
+
+
+_ARITY = {}
+
+
+def bind(func, args, kwargs, rule=None):
+    """``(args, kwargs)`` with keyword forms of positional parameters made positional, by torch's
+    signature of ``func`` (``torch.mm(A, mat2=B)`` → ``(A, B)``, ``torch.sum(input=A)`` → ``(A,)``)
+    as far as ``rule`` takes them positionally, and every dim argument on an operator checked to
+    be in range for a 2-D matrix."""
+    names = _positional_names(func)
+    if not names:
+        return args, kwargs
+    if kwargs:
+        args, kwargs = list(args), dict(kwargs)
+        most = min(len(names), _arity(rule)) if rule is not None else len(names)
+        while len(args) < most and names[len(args)] in kwargs:
+            args.append(kwargs.pop(names[len(args)]))
+        args = tuple(args)
+    from .base import LinearOperator
+
+    if args and isinstance(args[0], LinearOperator):
+        for name, value in (*zip(names, args), *kwargs.items()):
+            if name in _DIM_PARAMS and value is not None:
+                check_dim(value, _fname(func))
+    return args, kwargs
+
+
 def torch_function(func, types, args, kwargs):
     """The body of ``LinearOperator.__torch_function__``."""
     if kwargs.get("out") is not None:
+        out = kwargs["out"]
         raise ImmutableError(
-            f"{_fname(func)}: out= is not supported with operators (results are new tensors "
-            "or operators); drop out= and assign the result"
+            f"{_fname(func)}: out= is not supported with operators: operators are immutable and results are "
+            f"new tensors or operators (got out={type(out).__name__} {tuple(getattr(out, 'shape', ()))}); "
+            "drop out= and assign the result"
         )
     rule = _RULES.get(func)
     if rule is not None:
-        return rule(*args, **kwargs)
+        args, kwargs = bind(func, args, kwargs, rule)
+        out = rule(*args, **kwargs)
+        return _unaliased_result(out, args) if out.__class__ is torch.Tensor else out
     if func in _METADATA:
         with DisableTorchFunctionSubclass():
             return func(*args, **kwargs)
     from .base import LinearOperator
 
     name = getattr(func, "__name__", "")
-    target = args[0] if args else None
-    if isinstance(target, LinearOperator) and (
-        (name.endswith("_") and not name.startswith("__")) or name in _INPLACE_DUNDERS
-    ):
-        raise ImmutableError(
-            f"{_fname(func)}: operators are immutable, in-place operations are refused "
-            f"(got {type(target).__name__} {tuple(target.shape)}); build a new operator, "
-            "e.g. A = A + B, or densify first with A.to_dense()"
-        )
+    target = args[0] if args else next(iter(kwargs.values()), None)  # nn.init passes tensor= by keyword
+    if isinstance(target, LinearOperator):
+        if name == "__set__":  # ``A.data = t``, ``A.grad = t``: a Tensor attribute setter
+            attr = getattr(getattr(func, "__self__", None), "__name__", "an attribute")
+            raise ImmutableError(
+                f"cannot set {attr!r} of {type(target).__name__} {tuple(target.shape)}: operators are immutable "
+                f"(got a {type(args[1]).__name__ if len(args) > 1 else 'value'}); build a new operator from new "
+                "weights, or load weights from an identically structured operator with A.copy_(B)"
+            )
+        flag = _inplace(func, args, kwargs)
+        if flag or (name.endswith("_") and not name.startswith("__")) or name in _INPLACE_DUNDERS:
+            raise ImmutableError(
+                f"{_fname(func)}{'(..., inplace=True)' if flag else ''}: operators are immutable, in-place "
+                f"operations are refused (got {type(target).__name__} {tuple(target.shape)}); build a new "
+                "operator, e.g. A = A + B, or densify first with A.to_dense() (and drop inplace=True)"
+            )
     return densify(func, args, kwargs)
+
+
+_SIGNATURES = {}
+
+
+def _inplace(func, args, kwargs):
+    """Whether a functional form was asked to write into its input (``F.relu(A, inplace=True)``, or positionally)."""
+    if "inplace" in kwargs:
+        return bool(kwargs["inplace"])
+    if func not in _SIGNATURES:
+        try:
+            sig = inspect.signature(func)
+            _SIGNATURES[func] = list(sig.parameters).index("inplace") if "inplace" in sig.parameters else None
+        except (TypeError, ValueError):  # builtins without a signature
+            _SIGNATURES[func] = None
+    pos = _SIGNATURES[func]
+    return pos is not None and len(args) > pos and bool(args[pos])
+
+
+def _unaliased_result(out, args):
+    """A rule's tensor result, copied if it shares memory with a weight of an operator argument."""
+    from .base import LinearOperator, unaliased_from_weights
+
+    ops = [a for a in args if isinstance(a, LinearOperator)]
+    return unaliased_from_weights(out, ops) if ops else out
 
 
 _INPLACE_DUNDERS = {

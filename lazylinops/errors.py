@@ -61,3 +61,15 @@ class SingularError(LazyLinopsError, torch.linalg.LinAlgError):
     A ``torch.linalg.LinAlgError``, as dense ``torch.linalg.solve`` raises, so code that
     catches torch's error catches this one.
     """
+
+
+class DistributedError(LazyLinopsError, RuntimeError):
+    """A sharded apply that cannot proceed on every rank: another rank failed, the ranks disagree
+    on the input's dtype or batch shape, or a collective did not complete within its timeout.
+
+    ``.ranks`` lists the ranks at fault (empty when unknown, e.g. after a timeout).
+    """
+
+    def __init__(self, message, ranks=()):
+        super().__init__(message)
+        self.ranks = tuple(ranks)

@@ -4,6 +4,7 @@ import pickle
 import tracemalloc
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -426,3 +427,124 @@ def test_building_operators_reads_no_weight_values(monkeypatch):
     assert reads == []
     assert "pd" in A.tags  # asked for: computed now (diagonal |2d|² + ½ > 0)
     assert reads
+
+
+# ---------------------------------------------------------------- torch semantics found by the op sweep
+@pytest.mark.parametrize("c", [2, 2.5, 2j, np.float64(2.0), np.int64(3), torch.tensor(2.0)], ids=repr)
+def test_subtracting_a_scalar_is_elementwise_like_dense(c):
+    t = torch.randn(3, 4)
+    A = ll.Dense(t)
+    with ll.set_densify("allow"):
+        for got, want in ((A - c, t - c), (c - A, c - t), (torch.sub(A, c), torch.sub(t, c))):
+            assert got.dtype == want.dtype
+            torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda A: A.sum(dim=2),
+        lambda A: A.sum(dim=(0, -3)),
+        lambda A: A.transpose(0, 3),
+        lambda A: torch.transpose(A, 2, 0),
+        lambda A: A.permute(1, 2),
+        lambda A: torch.linalg.matrix_norm(A, 2, dim=(0, 3)),
+        lambda A: A.diagonal(dim1=0, dim2=2),
+    ],
+)
+def test_out_of_range_dims_raise_index_error_like_dense(call):
+    t = torch.randn(3, 4)
+    with pytest.raises(IndexError):
+        call(t)
+    with pytest.raises(IndexError, match="out of range"):
+        call(ll.Dense(t))
+
+
+def test_sum_dim_empty_and_dtype_like_dense():
+    t = torch.randn(3, 4)
+    A = ll.Dense(t)
+    torch.testing.assert_close(A.sum(dim=()), t.sum(dim=()))
+    s = A.sum(dtype=torch.float64)
+    assert s.dtype == torch.float64
+    torch.testing.assert_close(s, t.double().sum())  # accumulated in float64, not cast afterwards
+    torch.testing.assert_close(A.sum(1, True), t.sum(1, True))
+
+
+def test_keyword_forms_of_torch_functions():
+    t, b, x = torch.randn(3, 3), torch.randn(3, 3), torch.randn(3)
+    A, B = ll.Dense(t), ll.Dense(b)
+    with ll.set_densify("allow"):
+        pairs = [
+            (torch.matmul(A, other=x), t @ x),
+            (torch.mm(A, mat2=B), t @ b),
+            (torch.mv(A, vec=x), t @ x),
+            (torch.add(A, other=B), t + b),
+            (torch.mul(A, other=2), 2 * t),
+            (torch.kron(A, other=B), torch.kron(t, b)),
+            (torch.sum(input=A), t.sum()),
+            (torch.trace(input=A), t.trace()),
+            (torch.diag(A, diagonal=1), torch.diag(t, 1)),
+            (torch.div(A, 2.0, rounding_mode="floor"), torch.div(t, 2.0, rounding_mode="floor")),
+        ]
+    for got, want in pairs:
+        got = got.to_dense() if isinstance(got, LinearOperator) else got
+        assert got.dtype == want.dtype and got.shape == want.shape
+        torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("cast", ["half", "bfloat16"])
+def test_16_bit_cast_of_complex_operator_is_real_part_in_that_dtype(cast):
+    t = torch.randn(2, 3, dtype=torch.complex128)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch and lazylinops both warn: the imaginary part is dropped
+        got, want = getattr(ll.Dense(t), cast)(), getattr(t, cast)()
+    assert got.dtype == want.dtype
+    assert torch.equal(got.to_dense(), want)
+
+
+def test_to_with_copy_and_tensor_to_operator():
+    A = ll.Dense(torch.randn(2, 3))
+    assert A.to(torch.float64, copy=True).dtype == torch.float64
+    assert torch.zeros(2).to(A.to(torch.float64)).dtype == torch.float64  # the operator as a template
+
+
+def test_copy_an_operator_into_a_dense_buffer():
+    A = ll.Dense(torch.randn(3, 3)) + ll.Identity((3,))
+    buf = torch.zeros(3, 3)
+    with ll.set_densify("allow"):
+        out = buf.copy_(A)
+    assert out is buf and torch.equal(buf, A.to_dense())
+
+
+def test_cat_and_block_diag_with_multi_dim_names_and_permutation_chains():
+    D = ll.Diagonal(torch.randn(2, 3), "HW")
+    B = ll.Dense(torch.randn(6, 6))
+    P = ll.Chain(ll.Permutation(torch.tensor([2, 0, 1, 5, 3, 4])), ll.Dense(torch.randn(6, 6)))
+    for ops in ((D, B), (B, D), (P, B), (B, P), (D, P)):
+        dense = [op.to_dense() for op in ops]
+        for got, want in (
+            (torch.cat(ops, 0), torch.cat(dense, 0)),
+            (torch.cat(ops, 1), torch.cat(dense, 1)),
+            (torch.block_diag(*ops), torch.block_diag(*dense)),
+        ):
+            assert isinstance(got, LinearOperator)
+            torch.testing.assert_close(got.to_dense(), want)
+
+
+@pytest.mark.parametrize("factory", [torch.zeros_like, torch.ones_like, torch.empty_like, torch.rand_like])
+def test_like_factories_respect_the_densify_limit(factory):
+    big = ll.Identity((10**6,))
+    with ll.set_densify("allow"), pytest.raises(ll.DensifyError, match="densify limit"):
+        factory(big)
+    small = ll.Identity((3,), dtype=torch.float64)
+    out = factory(small)
+    assert out.shape == (3, 3) and out.dtype == torch.float64 and type(out) is torch.Tensor
+
+
+def test_empty_operators_give_empty_results():
+    for shape in ((0, 3), (3, 0)):
+        t = torch.randn(*shape)
+        A = ll.Dense(t)
+        assert A.T.to_dense().shape == shape[::-1]
+        assert torch.equal(A @ torch.zeros(shape[1], 0), t @ torch.zeros(shape[1], 0))
+        torch.testing.assert_close(A.sum(0), t.sum(0))

@@ -8,6 +8,7 @@ random expressions so every rule meets every neighbour, in every dtype.
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from registry import REGISTRY
 
 import lazylinops as ll
 from lazylinops.base import complex_dtype, promote
@@ -62,6 +63,82 @@ KINDS = [
     "mask",
 ]
 leaf = st.builds(_leaf, st.sampled_from(KINDS), st.sampled_from(DTYPES), st.integers(0, 10**6))
+
+
+# ---------------------------------------------------------------- every registry kind
+# Deeper expressions over every operator in the registry: each entry is joined to a
+# random square operator on its own sides (so compositions always meet), then composed,
+# summed, scaled, adjoined and normalised at random.
+_ENTRIES = [e for e in REGISTRY if max(e.build(e.dtypes[-1]).shape) <= 40]
+
+
+def _registry_leaf(idx, dtype):
+    e = _ENTRIES[idx % len(_ENTRIES)]
+    return e.build(dtype if dtype in e.dtypes else e.dtypes[-1])
+
+
+def _grow(A, step, seed):
+    """One random structural step on ``A`` (always defined: square partners are built to fit)."""
+    g = torch.Generator().manual_seed(seed)
+    M, N = A.shape
+    dt = A.dtype
+    if step == 0:
+        return A.H
+    if step == 1:
+        return A.N
+    if step == 2:
+        return (-0.5 if seed % 2 else 2) * A
+    if step == 3:
+        return A.conj()
+    if step == 4:
+        return ll.Diagonal(torch.randn(A.osize, generator=g, dtype=dt) + 2, A.oshape) @ A
+    if step == 5:
+        return A @ ll.Dense(
+            torch.randn(N, N, generator=g, dtype=dt), ishape=A.ishape[:1] if len(A.ishape) == 1 else None
+        )
+    if step == 6:
+        return (
+            A + ll.Scalar(torch.tensor(1.5, dtype=dt), A.isize, A.ishape).rename(oshape=A.oshape)
+            if M == N and A.osize == A.isize
+            else A - A
+        )
+    return A @ A.H
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(
+    st.integers(0, 10**6),
+    st.sampled_from(DTYPES),
+    st.lists(st.integers(0, 7), min_size=1, max_size=4),
+    st.integers(0, 10**6),
+)
+def test_registry_expressions_match_dense(idx, dtype, steps, seed):
+    """Random chains of structural steps on every registry operator equal the same steps on dense."""
+    A = _registry_leaf(idx, dtype)
+    with ll.set_densify("allow"):
+        D = A.to_dense()
+        for k, step in enumerate(steps):
+            B = _grow(A, step, seed + k)
+            g = torch.Generator().manual_seed(seed + k)
+            M, N = A.shape
+            if step == 0:
+                DB = D.mH
+            elif step == 1:
+                DB = D.mH @ D
+            elif step == 2:
+                DB = (-0.5 if (seed + k) % 2 else 2) * D
+            elif step == 3:
+                DB = D.conj()
+            elif step == 4:
+                DB = (torch.randn(A.osize, generator=g, dtype=A.dtype) + 2).reshape(-1)[:, None] * D
+            elif step == 5:
+                DB = D @ torch.randn(N, N, generator=g, dtype=A.dtype)
+            elif step == 6:
+                DB = D + 1.5 * torch.eye(N, dtype=D.dtype) if M == N and A.osize == A.isize else D - D
+            else:
+                DB = D @ D.mH
+            _check(B, DB, single=A.dtype in (torch.float32, torch.complex64))
+            A, D = B, B.to_dense()
 
 
 def _expr(children):

@@ -178,12 +178,12 @@ def test_cg_one_matvec_per_iteration():
     W = spd(30, torch.float64, 100.0)
     x, info = ll.solve(Counting(W), _rand((30, 3), torch.float64, 1), return_info=True)
     assert info.method == "cg" and info.converged
-    assert len(calls) == info.iterations == info.matvecs
+    assert len(calls) == info.matvecs == info.iterations + 1  # + the final true residual b − A x
     calls.clear()
     x, info = ll.solve(
         Counting(W), _rand((30,), torch.float64, 2), x0=torch.ones(30, dtype=torch.float64), return_info=True
     )
-    assert len(calls) == info.matvecs == info.iterations + 1  # + the initial residual b − A x0
+    assert len(calls) == info.matvecs == info.iterations + 2  # + the initial b − A x0 and the final true residual
 
 
 def test_gmres_restart_and_not_converged():

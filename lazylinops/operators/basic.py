@@ -35,13 +35,19 @@ class Identity(LinearOperator):
     _apply_adjoint = _apply
 
     def _adjoint(self):
-        return self
+        from .compose import swapped
+
+        return swapped(self, self)  # Iᴴ = I (a renamed I maps its output names back to its input names)
 
     def _conj(self):
         return self
 
     def _normal(self):
-        return self  # Iᴴ I = I
+        return (
+            self
+            if self.ishape == self.oshape
+            else Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)
+        )  # Iᴴ I = I
 
     def _inverse(self):
         return self
@@ -100,6 +106,12 @@ class Zero(LinearOperator):
 
     def _normal(self):
         return Zero(self.isize, self.isize, self.ishape, self.ishape, self.dtype, self.device)  # 0ᴴ0 = 0
+
+    def _inverse(self):
+        if self.isize != self.osize:
+            return None
+        inf = Scalar(float("inf"), self.osize, self.oshape, dtype=self.dtype, device=self.device)  # every pivot 0
+        return inf if self.ishape == self.oshape else inf.rename(ishape=self.oshape, oshape=self.ishape)
 
     def _diagonal(self):
         return torch.zeros(min(self.shape), dtype=self.dtype, device=self.device)
@@ -189,10 +201,14 @@ class Scalar(LinearOperator):
         return y * self.weight.conj()
 
     def _adjoint(self):
-        return self if not self.dtype.is_complex else Scalar(self.weight.conj(), self.isize, self.ishape)
+        from .compose import swapped
+
+        return swapped(self if not self.dtype.is_complex else Scalar(self.weight.conj(), self.isize, self.ishape), self)
 
     def _conj(self):
-        return Scalar(self.weight.conj(), self.isize, self.ishape)
+        from .compose import same_names
+
+        return same_names(Scalar(self.weight.conj(), self.isize, self.ishape), self)
 
     def _normal(self):
         w = self.weight

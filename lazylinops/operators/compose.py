@@ -1,5 +1,9 @@
 """Combinators: ``Chain`` (composition), ``Sum``, and the lazy ``Adjoint``/``Conj``/``RealPart`` nodes."""
 
+import functools
+
+import torch
+
 from ..base import LinearOperator, complex_dtype, promote, real_dtype
 from ..dims import fmt_names
 from ..errors import DeviceError, ShapeError
@@ -22,6 +26,55 @@ def _check_ops(ops, who):
 
 def describe(op):
     return f"{type(op).__name__} {fmt_names(op.oshape, op.osize)}←{fmt_names(op.ishape, op.isize)}"
+
+
+def relabel(op, ishape, oshape):
+    """``op`` carrying the dim names ``ishape``/``oshape`` (same sizes; names are metadata only).
+
+    Structural hooks and rules build results from one side's names (``Diagonal(w, ishape)``);
+    this puts the names the result must carry back (``Aᴴ`` swaps them, ``A @ B`` keeps the outer
+    ones). A class that refuses the names (``Permutation`` needs equal names) gets name-only
+    ``Reshape`` factors around it.
+    """
+    if op.ishape == ishape and op.oshape == oshape:
+        return op
+    try:
+        return op._renamed(ishape, oshape)
+    except ShapeError:
+        from .reshape import Reshape
+
+        ops = [op]
+        if op.oshape != oshape:
+            ops.insert(0, Reshape(op.osize, op.osize, op.oshape, oshape, dtype=op.dtype, device=op.odevice))
+        if op.ishape != ishape:
+            ops.append(Reshape(op.isize, op.isize, ishape, op.ishape, dtype=op.dtype, device=op.device))
+        return Chain(*ops)
+
+
+def dense_children(ops, dtype):
+    """The children's dense matrices in the composite's ``dtype``, or None when one is over the densify limit.
+
+    Composites densify from their children (``c·A`` is ``c * dense(A)``, a Sum the sum of
+    denses …) so non-finite entries land exactly where dense torch puts them; a child too big
+    to densify (a large FFT inside a small cropped chain) leaves the composite to densify by
+    applying it to the identity.
+    """
+    from ..dispatch import get_densify
+
+    limit = get_densify()[1]
+    if any(op.shape[0] * op.shape[1] * dtype.itemsize > limit for op in ops):
+        return None
+    return [(op if op.dtype == dtype else op._to(dtype=dtype))._to_dense() for op in ops]
+
+
+def swapped(op, like):
+    """``op`` (an adjoint built from ``like``'s input names) with ``like``'s names swapped: (Aᴴ: oshape → ishape)."""
+    return relabel(op, like.oshape, like.ishape)
+
+
+def same_names(op, like):
+    """``op`` (e.g. ``conj(A)`` built from ``like``'s input names) with ``like``'s names."""
+    return relabel(op, like.ishape, like.oshape)
 
 
 class Chain(LinearOperator):
@@ -91,6 +144,26 @@ class Chain(LinearOperator):
 
         return chain_normal(self)
 
+    def _to_dense(self):
+        # dense(A B) = dense(A) @ dense(B); scalar factors scale (c·A is c * dense(A), as dense torch gives)
+        from .basic import Identity, Scalar
+        from .reshape import Reshape
+
+        ops = [op for op in self.ops if type(op) not in (Identity, Reshape)]
+        scalars = [op.weight for op in ops if type(op) is Scalar]
+        ops = [op for op in ops if type(op) is not Scalar]
+        dense = dense_children(ops, self.dtype) if ops else []
+        if dense is None:
+            return super()._to_dense()
+        out = (
+            functools.reduce(torch.matmul, dense)
+            if dense
+            else torch.eye(self.shape[0], dtype=self.dtype, device=self.device)
+        )
+        for w in scalars:
+            out = out * w.to(self.dtype)
+        return out
+
     def _inverse(self):
         invs = [op._inverse() for op in reversed(self.ops)]
         return None if any(i is None for i in invs) else Chain(*invs)  # (A B)⁻¹ = B⁻¹ A⁻¹
@@ -98,9 +171,9 @@ class Chain(LinearOperator):
     def _renamed(self, ishape, oshape):
         ops = list(self.ops)
         if len(ops) == 1:
-            return Chain(ops[0].rename(ishape, oshape))
+            return Chain(ops[0].rename(ishape, oshape))._with_tags(*self._tags)
         ops[0], ops[-1] = ops[0].rename(oshape=oshape), ops[-1].rename(ishape=ishape)
-        return Chain(*ops)
+        return Chain(*ops)._with_tags(*self._tags)  # the same matrix: its tags stay true
 
     _split_internal = True  # splitting a dim between two factors reduces it: Σₛ A[:, s] B[s, :]
 
@@ -197,7 +270,7 @@ class Sum(LinearOperator):
         return Sum(*[op.conj() for op in self.ops])
 
     def _renamed(self, ishape, oshape):
-        return Sum(*[op.rename(ishape, oshape) for op in self.ops])
+        return Sum(*[op.rename(ishape, oshape) for op in self.ops])._with_tags(*self._tags)  # same matrix, same tags
 
     def _inverse(self):
         from ..rules.woodbury import sum_inverse
@@ -214,12 +287,9 @@ class Sum(LinearOperator):
         return out
 
     def _to_dense(self):
-        # every term densified in the sum's dtype, as it is applied (no single-precision rounding)
-        terms = [op if op.dtype == self.dtype else op._to(dtype=self.dtype) for op in self.ops]
-        out = terms[0]._to_dense()
-        for op in terms[1:]:
-            out = out + op._to_dense()
-        return out
+        # dense(A + B) = dense(A) + dense(B), every term in the sum's dtype (no single-precision rounding)
+        dense = dense_children(self.ops, self.dtype)
+        return super()._to_dense() if dense is None else functools.reduce(torch.add, dense)
 
     _split_internal = True
 

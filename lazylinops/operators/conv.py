@@ -148,10 +148,16 @@ class Convolve(LinearOperator):
     def _adjoint(self):
         # (h ∗ ·)ᴴ = conj(flip(h)) ∗ · with centre nh − 1 − offset (a correlation)
         h = self.kernel.flip(tuple(range(self.kernel.dim()))).conj().resolve_conj()
-        return self._new(h, tuple(nh - 1 - o for nh, o in zip(self.kernel.shape, self.offset)))
+        from .compose import swapped
+
+        return swapped(self._new(h, tuple(nh - 1 - o for nh, o in zip(self.kernel.shape, self.offset))), self)
 
     def _conj(self):
-        return self._new(self.kernel.conj().resolve_conj())  # conj(C_h) = C_conj(h): the entries are kernel taps
+        from .compose import same_names
+
+        return same_names(
+            self._new(self.kernel.conj().resolve_conj()), self
+        )  # conj(C_h) = C_conj(h): the entries are kernel taps
 
     def _split(self, tile):
         size = list(self.isize)

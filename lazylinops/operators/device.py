@@ -53,7 +53,9 @@ class ToDevice(LinearOperator):
         return self._move(y, self.idevice)
 
     def _adjoint(self):
-        return ToDevice(self.odevice, self.idevice, self.isize, self.ishape, dtype=self.dtype)  # moving back
+        from .compose import swapped
+
+        return swapped(ToDevice(self.odevice, self.idevice, self.isize, self.ishape, dtype=self.dtype), self)  # back
 
     def _conj(self):
         return self  # a real (identity) matrix

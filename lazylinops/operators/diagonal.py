@@ -56,10 +56,14 @@ class Diagonal(LinearOperator):
         return y * self.weight.conj()
 
     def _adjoint(self):
-        return self if not self.dtype.is_complex else self._new(self.weight.conj())  # Dᴴ = diag(w̄)
+        from .compose import swapped
+
+        return swapped(self if not self.dtype.is_complex else self._new(self.weight.conj()), self)  # Dᴴ = diag(w̄)
 
     def _conj(self):
-        return self._new(self.weight.conj())
+        from .compose import same_names
+
+        return same_names(self._new(self.weight.conj()), self)
 
     def _normal(self):
         w = self.weight

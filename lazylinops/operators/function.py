@@ -37,6 +37,9 @@ class FromFunction(LinearOperator):
     Dense equivalent: ``torch.func.jacrev(fn)(torch.zeros(isize))`` reshaped to a matrix.
     """
 
+    # fn may close over tensors that _flat_weights cannot list: solves differentiate through an apply
+    _opaque_weights = True
+
     def __init__(self, fn, isize, osize, ishape=None, oshape=None, adjoint=None, dtype=None, *, device=None):
         if not callable(fn):
             raise TypeError(f"FromFunction: fn must be callable, got {type(fn).__name__}")

@@ -150,7 +150,10 @@ class Kronecker(LinearOperator):
         return functools.reduce(_kron, [d.to(self.dtype) for d in ds])  # diag(A ⊗ B) = diag A ⊗ diag B
 
     def _to_dense(self):
-        return functools.reduce(_kron, [op._to_dense().to(self.dtype) for op in self.ops])
+        from .compose import dense_children
+
+        dense = dense_children(self.ops, self.dtype)  # dense(A ⊗ B) = kron(dense A, dense B)
+        return super()._to_dense() if dense is None else functools.reduce(_kron, dense)
 
     def _renamed(self, ishape, oshape):
         ops, i, o = [], 0, 0

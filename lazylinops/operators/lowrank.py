@@ -87,7 +87,7 @@ class LowRank(LinearOperator):
 
     def _adjoint(self):
         if self.V is None:
-            return self
+            return LowRank(self.U, None, self.oshape, self.ishape)  # (U Uᴴ)ᴴ = U Uᴴ, names swapped
         return LowRank(self.V, self.U, self.oshape, self.ishape)  # (U Vᴴ)ᴴ = V Uᴴ
 
     def _conj(self):

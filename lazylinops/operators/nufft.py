@@ -330,7 +330,9 @@ class ToeplitzNormal(LinearOperator):
     _apply_adjoint = _apply
 
     def _adjoint(self):
-        return self  # T is Hermitian
+        from .compose import swapped
+
+        return swapped(self, self)  # T is Hermitian
 
     def _split(self, tile):
         D = self.kernel.dim()

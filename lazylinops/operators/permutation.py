@@ -2,7 +2,7 @@
 
 import torch
 
-from ..base import LinearOperator, as_device
+from ..base import LinearOperator, as_device, promote
 from ..dims import Dim, as_size, default_names, fmt_names
 from ..errors import ShapeError
 
@@ -84,7 +84,9 @@ class Permutation(LinearOperator):
         return y.index_select(self.axis - len(self.isize), self._inv())  # Pᴴ = P⁻¹ = permutation by argsort(perm)
 
     def _adjoint(self):
-        return self._new(self._inv())
+        from .compose import swapped
+
+        return swapped(self._new(self._inv()), self)  # Pᴴ = P⁻¹, output names back to input names
 
     def _conj(self):
         return self
@@ -123,9 +125,8 @@ class Permutation(LinearOperator):
         return None
 
     def _renamed(self, ishape, oshape):
-        if ishape != oshape:
-            raise ShapeError(f"Permutation.rename: input and output names must agree, got {ishape} and {oshape}")
-        return Permutation(self.perm, ishape, ishape[self.axis], self.isize, self.dtype, self.device, _checked=True)
+        out = Permutation(self.perm, ishape, ishape[self.axis], self.isize, self.dtype, self.device, _checked=True)
+        return out if ishape == oshape else LinearOperator._renamed(out, ishape, oshape)  # names are metadata
 
     def _split(self, tile):
         name = self.ishape[self.axis]
@@ -143,4 +144,7 @@ def permutation_rule(L, R):
     if type(L) is not Permutation or type(R) is not Permutation:
         return None
     P = L.compose_with(R)
-    return None if P is None else [P if P.dtype == L.dtype else P._to(dtype=L.dtype)]
+    if P is None:
+        return None
+    dtype = promote(L.dtype, R.dtype)  # P₁ P₂ in the promoted dtype
+    return [P if P.dtype == dtype else P._to(dtype=dtype)]

@@ -49,7 +49,10 @@ class SumReduce(LinearOperator):
         return _expand(y, self.isize, self.axes)
 
     def _adjoint(self):
-        return Broadcast(self.isize, self.ishape, tuple(self.ishape[a] for a in self.axes), self.dtype, self.device)
+        from .compose import swapped
+
+        out = Broadcast(self.isize, self.ishape, tuple(self.ishape[a] for a in self.axes), self.dtype, self.device)
+        return swapped(out, self)
 
     def _conj(self):
         return self
@@ -57,7 +60,7 @@ class SumReduce(LinearOperator):
     def _renamed(self, ishape, oshape):
         keep = [k for k in range(len(ishape)) if k not in self.axes]
         if tuple(ishape[k] for k in keep) != tuple(oshape):
-            raise ShapeError(f"SumReduce.rename: the output names {oshape} must be the kept input names of {ishape}")
+            return LinearOperator._renamed(self, ishape, oshape)  # other names: metadata only
         return SumReduce(self.isize, ishape, tuple(ishape[a] for a in self.axes), self.dtype, self.device)
 
     def _split(self, tile):
@@ -110,7 +113,10 @@ class Broadcast(LinearOperator):
         return y.sum(tuple(a - n for a in self.axes)) if self.axes else y
 
     def _adjoint(self):
-        return SumReduce(self.osize, self.oshape, tuple(self.oshape[a] for a in self.axes), self.dtype, self.device)
+        from .compose import swapped
+
+        out = SumReduce(self.osize, self.oshape, tuple(self.oshape[a] for a in self.axes), self.dtype, self.device)
+        return swapped(out, self)
 
     def _conj(self):
         return self
@@ -126,7 +132,7 @@ class Broadcast(LinearOperator):
     def _renamed(self, ishape, oshape):
         keep = [k for k in range(len(oshape)) if k not in self.axes]
         if tuple(oshape[k] for k in keep) != tuple(ishape):
-            raise ShapeError(f"Broadcast.rename: the input names {ishape} must be the kept output names of {oshape}")
+            return LinearOperator._renamed(self, ishape, oshape)  # other names: metadata only
         return Broadcast(self.osize, oshape, tuple(oshape[a] for a in self.axes), self.dtype, self.device)
 
     def _split(self, tile):

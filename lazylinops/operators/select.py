@@ -107,11 +107,10 @@ class Pad(LinearOperator):
     def _diagonal(self):
         if self.isize != self.osize:
             return None
-        return (
-            self._normal()._diagonal()
-            if any(w != (0, 0) for w in self.widths)
-            else torch.ones(self.shape[0], dtype=self.dtype, device=self.device)
-        )
+        # P[q, p] = 1 only where q = p + before in every dim: on the diagonal iff every before is 0
+        # (equal sizes make every after 0 too, so the window is then the identity)
+        fill = torch.ones if all(b == 0 for b, _ in self.widths) else torch.zeros
+        return fill(self.shape[0], dtype=self.dtype, device=self.device)
 
     def _renamed(self, ishape, oshape):
         return make_window(self.isize, self.widths, ishape, oshape, self.dtype, self.device)
@@ -233,18 +232,33 @@ class Mask(LinearOperator):
     _apply_adjoint = _apply
 
     def _adjoint(self):
-        return self
+        from .compose import swapped
+
+        return swapped(self, self)  # Mᴴ = M
 
     def _conj(self):
         return self
 
     def _normal(self):
-        return self  # Mᴴ M = M for a 0/1 mask
+        if self.ishape == self.oshape:
+            return self  # Mᴴ M = M for a 0/1 mask
+        return Mask(self.mask, self.ishape, self.isize, self.dtype, self.device)
+
+    def _inverse(self):
+        from .diagonal import Diagonal
+
+        real = self.dtype.to_real() if self.dtype.is_complex else self.dtype
+        w = torch.where(self.mask, 1.0, float("inf")).to(real)  # M⁻¹ = I where m = 1; a zero pivot (∞) elsewhere
+        inv = Diagonal(w, self.oshape, size=self.osize)
+        return inv if self.ishape == self.oshape else inv.rename(ishape=self.oshape, oshape=self.ishape)
 
     def _diagonal(self):
         return self.mask.expand(self.isize).reshape(-1).to(self.dtype)
 
     def _split(self, tile):
+        if self.ishape != self.oshape and any(n in tile for n in (*self.ishape, *self.oshape)):
+            # renamed: rows and columns are cut independently, not elementwise
+            raise ShapeError("Mask with different input and output names cannot be split; rename it back first")
         m, off = self.mask, len(self.isize) - self.mask.dim()
         idx = [slice(None)] * m.dim()
         size = list(self.isize)
@@ -377,22 +391,48 @@ def _flat_indices(indices, size, names, dims):
     return (idx * strides).sum(-1), start, n
 
 
+def _kept(s, b, a):
+    """The input positions ``[lo, hi)`` a window of widths ``(b, a)`` on size ``s`` keeps (empty as (0, 0))."""
+    lo, hi = max(0, -b), min(s, s + a)
+    return (lo, hi) if lo < hi else (0, 0)
+
+
+def _merged_widths(L, R):
+    """Widths of the single window equal to ``L R`` (two windows), or None when ``L R`` is not one window.
+
+    Per dim, R maps input p to p + b_R and L maps that to p + b_R + b_L: one window of widths
+    (b_R + b_L, a_R + a_L) moves entries the same way, and equals ``L R`` when it also keeps the
+    same input positions (``Pad(1, 1) Crop(1, 1)`` zeroes the border: diag(0, 1, …, 1, 0) ≠ I).
+    """
+    widths = []
+    for s, m, (bl, al), (br, ar) in zip(R.isize, R.osize, L.widths, R.widths):
+        b, a = bl + br, al + ar
+        lo, hi = _kept(s, br, ar)
+        both = _kept(s, b, a)
+        inner = (max(lo, -br + max(0, -bl)), min(hi, -br + min(m, m + al)))  # kept by R, then by L
+        if (inner if inner[0] < inner[1] else (0, 0)) != both:
+            return None
+        widths.append((b, a))
+    return tuple(widths)
+
+
 def window_rule(L, R):
-    # Crop(w) Pad(w) = I ; Pad(a) Pad(b) = Pad(a + b) ; Crop(a) Crop(b) = Crop(a + b) ; M₁ M₂ = (m₁ ∧ m₂)
-    if isinstance(L, Pad) and isinstance(R, Pad) and L.ishape == R.oshape:
-        lw, rw = L.widths, R.widths
-        if all(a == (-b[0], -b[1]) for a, b in zip(lw, rw)):
+    # Pad(a) Pad(b) = Pad(a + b) when no entry dropped by one is kept by the other (Crop(w) Pad(w) = I,
+    # but Pad(w) Crop(w) = diag(border zeroed) stays a chain) ; M₁ M₂ = (m₁ ∧ m₂)
+    if isinstance(L, Pad) and isinstance(R, Pad) and L.ishape == R.oshape and L.isize == R.osize:
+        widths = _merged_widths(L, R)
+        if widths is None:
+            return None
+        dtype = promote(L.dtype, R.dtype)
+        if any(_kept(s, b, a) == (0, 0) for s, (b, a) in zip(R.isize, widths)):
+            from .basic import Zero
+
+            return [Zero(R.isize, L.osize, R.ishape, L.oshape, dtype, R.device)]  # every entry dropped
+        if all(w == (0, 0) for w in widths):
             from .basic import Identity
 
-            return (
-                [Identity(R.isize, R.ishape, dtype=promote(L.dtype, R.dtype), device=R.device)]
-                if R.ishape == L.oshape
-                else None
-            )
-        same_sign = all(min(x) >= 0 for x in lw + rw) or all(max(x) <= 0 for x in lw + rw)
-        if same_sign:
-            widths = tuple((a[0] + b[0], a[1] + b[1]) for a, b in zip(lw, rw))
-            return [make_window(R.isize, widths, R.ishape, L.oshape, promote(L.dtype, R.dtype), R.device)]
-    if type(L) is Mask and type(R) is Mask and L.ishape == R.ishape:
-        return [Mask(L.mask & R.mask, R.ishape, R.isize, promote(L.dtype, R.dtype), R.device)]
+            return [Identity(R.isize, R.ishape, dtype=dtype, device=R.device)]
+        return [make_window(R.isize, widths, R.ishape, L.oshape, dtype, R.device)]
+    if type(L) is Mask and type(R) is Mask and L.ishape == R.oshape and L.isize == R.osize:
+        return [Mask(L.mask & R.mask, R.ishape, R.isize, promote(L.dtype, R.dtype), R.device)]  # m₁ ⊙ m₂ ⊙ x
     return None

@@ -227,7 +227,21 @@ class Concat(LinearOperator):
             if any(w != (0, 0) for w in ow):
                 pad = make_window(inner.osize, ow, inner.oshape, inner.oshape, self.dtype, self.device)
                 out = compose(pad, out)
-        return out
+        return out if out.dtype == self.dtype else out._to(dtype=self.dtype)  # a lone block keeps the promoted dtype
+
+    def _to_dense(self):
+        # [A; B] = cat of denses (rows), [A B] (columns), diag(A, B) = block_diag — when the stacked
+        # dims lead (row blocks are contiguous); otherwise by applying to the identity
+        from .compose import dense_children
+
+        if (self.idim is not None and self.iaxis != 0) or (self.odim is not None and self.oaxis != 0):
+            return super()._to_dense()
+        dense = dense_children(self.ops, self.dtype)
+        if dense is None:
+            return super()._to_dense()
+        if self.idim is not None and self.odim is not None:
+            return torch.block_diag(*dense)
+        return torch.cat(dense, 0 if self.odim is not None else 1)
 
     def _repr_extra(self):
         if self.idim is not None and self.odim is not None:

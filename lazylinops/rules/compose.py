@@ -8,7 +8,7 @@ from ..base import promote, real_dtype
 from ..dims import fmt_names, prod
 from ..errors import ShapeError
 from ..operators.basic import Identity, Scalar, Zero
-from ..operators.compose import Chain, describe
+from ..operators.compose import Chain, describe, relabel
 from ..operators.diagonal import Diagonal
 from ..operators.reshape import Reshape
 
@@ -88,6 +88,25 @@ RULES = [
 ]
 
 
+def _keep_names(new, L, R):
+    """A rule's replacement for ``L R`` with ``L``'s output names and ``R``'s input names.
+
+    Rules build their result from one side's names (``Diagonal(a b, R.ishape)``); when ``L``
+    and ``R`` are renamed (``L.oshape != R.ishape``) the ends are relabelled, so no rule can
+    drop a name. An empty replacement (``L R = I``) becomes a name-only ``Reshape``.
+    """
+    if not new:
+        if L.oshape == R.ishape:
+            return new
+        return [Reshape(R.isize, L.osize, R.ishape, L.oshape, promote(L.dtype, R.dtype), R.device)]
+    new = list(new)
+    if len(new) == 1:
+        return [relabel(new[0], R.ishape, L.oshape)]
+    new[0] = relabel(new[0], new[0].ishape, L.oshape)
+    new[-1] = relabel(new[-1], R.ishape, new[-1].oshape)
+    return new
+
+
 def simplify_chain(ops):
     """Apply the pair rules to adjacent factors until none applies."""
     ops = list(ops)
@@ -98,7 +117,9 @@ def simplify_chain(ops):
             for rule in RULES:
                 new = rule(ops[i], ops[i + 1])
                 if new is not None:
-                    ops[i : i + 2] = new
+                    new = _keep_names(new, ops[i], ops[i + 1])
+                    flat = [f for op in new for f in (op.ops if type(op) is Chain else (op,))]
+                    ops[i : i + 2] = flat
                     changed = True
                     break
             if changed:

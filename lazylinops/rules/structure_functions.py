@@ -80,7 +80,8 @@ def cat(tensors, dim=0, *, out=None):
         else:
             blocks.append(_between(op, n, s, first.oshape, first.osize))
     name = joined[0][0][0]
-    return Concat(*blocks, odim=name) if rows else Concat(*blocks, idim=name)  # [A; B] or [A  B]
+    # names as 1-tuples: a joined name such as "H·W" is one dim, not a spec to parse
+    return Concat(*blocks, odim=(name,)) if rows else Concat(*blocks, idim=(name,))  # [A; B] or [A  B]
 
 
 @implements(torch.block_diag)
@@ -94,7 +95,7 @@ def block_diag(*tensors):
     first = ops[0]
     iname, oname = _flat_name(first.ishape), _flat_name(first.oshape)
     blocks = [_between(op, (iname,), (op.shape[1],), (oname,), (op.shape[0],)) for op in ops]
-    return Concat(*blocks, idim=iname, odim=oname)  # diag(A, B)
+    return Concat(*blocks, idim=(iname,), odim=(oname,))  # diag(A, B)
 
 
 @implements(torch.kron, T.kron)

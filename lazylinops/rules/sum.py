@@ -6,7 +6,7 @@ import torch
 
 from ..base import LinearOperator, promote
 from ..operators.basic import Identity, Scalar, Zero, scalar_weight
-from ..operators.compose import Chain, Sum
+from ..operators.compose import Chain, Sum, relabel
 from ..operators.diagonal import Diagonal
 from ..operators.reshape import Reshape
 from .compose import chain, in_dtype, promoted_weights
@@ -72,7 +72,7 @@ def add(A, B):
         for i, t in enumerate(terms):
             merged = _merge(t, op)
             if merged is not None:
-                terms[i] = merged
+                terms[i] = relabel(merged, A.ishape, A.oshape)  # merges build on one side's names
                 break
         else:
             terms.append(op)

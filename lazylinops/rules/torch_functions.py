@@ -3,7 +3,7 @@
 import torch
 
 from ..base import LinearOperator
-from ..dispatch import densify, implements
+from ..dispatch import _fname, check_densify_limit, check_dim, densify, implements
 from ..errors import ShapeError
 from .compose import compose
 from .sum import add, scale, scale_div
@@ -63,12 +63,12 @@ def transpose(a, dim0, dim1):
 
 @implements(torch.permute, T.permute)
 def permute(a, *dims):
-    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-    if tuple(d % 2 for d in dims) == (1, 0):
-        return a.T
-    if tuple(d % 2 for d in dims) == (0, 1):
-        return a
-    raise IndexError(f"permute: {dims} is not a permutation of the 2 dims of an operator")
+    dims = tuple(dims[0]) if len(dims) == 1 and isinstance(dims[0], (tuple, list, torch.Size)) else dims
+    check_dim(dims, "permute")
+    order = tuple(d % 2 for d in dims)
+    if order not in ((0, 1), (1, 0)):
+        raise RuntimeError(f"permute: dims {dims} are not a permutation of the 2 dims of an operator (a matrix)")
+    return a.T if order == (1, 0) else a
 
 
 @implements(torch.conj, T.conj, torch.conj_physical, T.conj_physical)
@@ -81,21 +81,28 @@ def resolve(a):
     return a
 
 
+def _elementwise(func, a, b, alpha):
+    """``func(a, b)`` with a plain tensor or number: elementwise on the dense matrix (dense semantics)."""
+    return densify(func, (a, b), {} if alpha == 1 else {"alpha": alpha})
+
+
 @implements(torch.add, T.add, T.__add__, T.__radd__)
 def add_(a, b, *, alpha=1):
-    if alpha != 1:
-        b = scale(b, alpha) if _is_op(b) else b * alpha
-    return add(a, b)
+    if not (_is_op(a) and _is_op(b)):
+        return _elementwise(torch.add, a, b, alpha)
+    return add(a, b if alpha == 1 else scale(b, alpha))  # A + α B, lazy
 
 
 @implements(torch.sub, torch.subtract, T.sub, T.subtract, T.__sub__)
 def sub(a, b, *, alpha=1):
-    return add(a, scale(b, -alpha) if _is_op(b) else -alpha * b)
+    if not (_is_op(a) and _is_op(b)):
+        return _elementwise(torch.sub, a, b, alpha)
+    return add(a, scale(b, -alpha))  # A - α B, lazy
 
 
 @implements(T.__rsub__)
 def rsub(a, b):
-    return sub(b, a)
+    return sub(b, a)  # Tensor.__rsub__(self, other) is other - self
 
 
 @implements(torch.mul, torch.multiply, T.mul, T.multiply, T.__mul__, T.__rmul__)
@@ -121,7 +128,18 @@ def neg(a):
 
 @implements(T.to)
 def to(a, *args, **kwargs):
-    return a.to(*args, **kwargs)
+    if _is_op(a):
+        return a.to(*args, **kwargs)
+    # t.to(A): the operator is only a template for dtype and device
+    args = [torch.empty(0, dtype=x.dtype, device=x.device) if _is_op(x) else x for x in args]
+    return T.to(a, *args, **kwargs)
+
+
+@implements(T.copy_)
+def copy_(a, src, non_blocking=False):
+    if _is_op(a):
+        return a.copy_(src, non_blocking)  # loading an identically structured operator (load_state_dict)
+    return densify(T.copy_, (a, src), {"non_blocking": non_blocking})  # t.copy_(A): A's dense matrix into t
 
 
 for _name in (
@@ -139,7 +157,6 @@ for _name in (
     "contiguous",
     "to_dense",
     "requires_grad_",
-    "copy_",
     "__reduce_ex__",
     "__deepcopy__",
     "__repr__",
@@ -168,6 +185,7 @@ _FACTORIES = [
 
 def _like(func):
     def rule(a, *args, **kwargs):
+        check_densify_limit(a, _fname(func))  # a full M×N tensor: the densify memory guard applies
         proxy = torch.empty(tuple(a.shape), dtype=a.dtype, device=a.device)
         return func(proxy, *args, **kwargs)
 
@@ -186,10 +204,16 @@ for _name in ("new_empty", "new_zeros", "new_ones", "new_full", "new_tensor"):
 @implements(torch.sum, T.sum)
 def sum_(a, dim=None, keepdim=False, *, dtype=None):
     """Sums by one matvec with ones: ``Σ_ij A_ij = 1ᵀ A 1``, rows ``A 1``, columns ``Aᵀ 1``."""
-    dims = None if dim is None else (tuple(dim) if isinstance(dim, (tuple, list)) else (dim,))
+    dims = None if dim is None else (tuple(dim) if isinstance(dim, (tuple, list, torch.Size)) else (dim,))
+    if dims is not None and len({d % 2 for d in dims}) != len(dims):
+        return densify(torch.sum, (a,), {"dim": dim, "keepdim": keepdim})  # a repeated dim: torch refuses
+    if dtype is not None and dtype != a.dtype:
+        if (a.dtype.is_complex and not dtype.is_complex) or not (dtype.is_floating_point or dtype.is_complex):
+            return densify(torch.sum, (a,), {"dim": dim, "keepdim": keepdim, "dtype": dtype})  # dense refuses/casts
+        a = a._to(dtype=dtype)  # torch casts the input first: accumulate in dtype
     M, N = a.shape
-    if dims is not None and len({d % 2 for d in dims}) == 2:
-        dims = None
+    if dims is not None and (not dims or len({d % 2 for d in dims}) == 2):
+        dims = None  # dim=() sums all, as torch does
     if dims is None:
         res = (a @ torch.ones(N, dtype=a.dtype, device=a.device)).sum()
         res = res.reshape(1, 1) if keepdim else res
@@ -199,7 +223,7 @@ def sum_(a, dim=None, keepdim=False, *, dtype=None):
     else:  # sum over rows: Aᵀ 1
         res = torch.ones(M, dtype=a.dtype, device=a.device) @ a
         res = res.reshape(1, N) if keepdim else res
-    return res if dtype is None else res.to(dtype)
+    return res
 
 
 @implements(torch.diagonal, T.diagonal, torch.diag, T.diag)

@@ -5,10 +5,12 @@ from .eig import eigsh, power_method
 from .info import ConvergenceWarning, SolveInfo
 from .regularized import cgls, lsqr, regularized_lstsq
 from .sparsity import fista, split_bregman
+from .status import Status
 
 __all__ = [
     "ConvergenceWarning",
     "SolveInfo",
+    "Status",
     "cgls",
     "eigsh",
     "fista",

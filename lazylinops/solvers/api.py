@@ -10,7 +10,7 @@ import torch
 
 from ..base import LinearOperator
 from ..errors import ShapeError
-from .autograd import Spec
+from .autograd import Spec, is_opaque, opaque_solve
 from .core import LSTSQ_METHODS, _requires_grad, lstsq_core, make_options, promote_rhs, solve_core
 from .info import check_rhs, finish
 
@@ -19,10 +19,13 @@ def run_named(kind, who, A, b, opts, x0=None):
     """``(x, info)`` for named ``b`` ``(*batch, *A.osize)``; differentiable, never raises on failure."""
     b = promote_rhs(who, A, b)
     core = solve_core if kind == "solve" else lstsq_core
+    if torch.is_grad_enabled() and is_opaque(A):  # closure tensors: differentiate through one apply
+        return opaque_solve(kind, who, A, b, opts, x0, core)
     ws = A._flat_weights()
     grad = _requires_grad(ws)
     if not (torch.is_grad_enabled() and (b.requires_grad or grad)):
-        return core(who, A, b, opts, x0, ws)
+        with torch.no_grad():  # never record the iterations (no unrolled graph)
+            return core(who, A, b, opts, x0, ws)
     if grad:
         spec = Spec(kind, who, A, A._with_weights, opts, x0)
     else:
@@ -62,10 +65,11 @@ def _to_named(who, b, size, what):
 
 
 def _from_named(x, size, vector):
+    n = int(torch.Size(size).numel())
     if vector:
-        return x if x.dim() == 1 else x.reshape(-1)
+        return x if x.dim() == 1 else x.reshape(n)
     nb = x.dim() - len(size)
-    return x.reshape(*x.shape[:nb], -1).mT
+    return x.reshape(*x.shape[:nb], n).mT  # explicit n: empty right-hand sides reshape unambiguously
 
 
 def _user_callback(callback, size, vector):

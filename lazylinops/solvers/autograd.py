@@ -110,3 +110,60 @@ def implicit(spec, b, ws):
     x = ImplicitSolve.apply(spec, b, *ws)
     finish(x, spec.info, spec.opts.on_failure, spec.who + " (backward)")
     return x
+
+
+def is_opaque(A):
+    """True when ``A``'s apply may read tensors that ``_flat_weights`` cannot list (a ``FromFunction``
+    closure anywhere in its tree): gradients to those are only visible to autograd through an apply."""
+    if getattr(type(A), "_opaque_weights", False):
+        return True
+    return any(is_opaque(c) for c in A.children())
+
+
+class _Correction(torch.autograd.Function):
+    """Zero in value; its backward is one adjoint solve (implicit differentiation for opaque operators).
+
+    ``x = x* + C(F(x*, θ))`` with ``F = 0`` at the solution and ``∂x/∂F = J⁻¹``: the backward maps
+    ``g ↦ J⁻ᴴ g`` and autograd carries it through ``F`` to ``b`` and to every tensor ``A`` reads.
+    """
+
+    @staticmethod
+    def forward(ctx, F, xshape, adjoint_solve):
+        ctx.adjoint_solve = adjoint_solve
+        return F.new_zeros(xshape)
+
+    @staticmethod
+    def backward(ctx, g):
+        with torch.no_grad():
+            return ctx.adjoint_solve(g), None, None
+
+
+def opaque_solve(kind, who, A, b, opts, x0, core):
+    """A solve of an operator with closure tensors: forward without autograd, gradients by one
+    adjoint solve plus a vector–Jacobian product of one apply of ``A`` (which sees closures too)."""
+    from dataclasses import replace
+
+    with torch.no_grad():
+        x, info = core(who, A, b.detach(), opts, x0)
+    xd = x.detach()
+    with torch.enable_grad():
+        r = b - A._apply(xd)  # solve: F = b − A x, ∂x = A⁻¹ ∂F
+        if kind == "solve":
+            F = r
+        else:  # least squares: F = Aᴴ(b − A x) − d² x, ∂x = (AᴴA + d²I)⁻¹ ∂F
+            F = A._apply_adjoint(r)
+            F = F - (opts.damp**2) * xd if opts.damp else F
+    if not F.requires_grad:
+        return x, info
+    adj = replace(opts.adjoint(), on_failure="raise")
+
+    def adjoint_solve(g):
+        if kind == "solve":
+            lam, inf = core(who, A.H, g, adj)  # λ = A⁻ᴴ g
+        else:
+            N = Spec("lstsq", who, A, lambda ws: A, opts).normal([]).A
+            lam, inf = core(who, N, g, replace(adj, method="auto", damp=0.0, restart=None))  # (AᴴA + d²I)⁻¹ g
+        finish(lam, inf, "raise", who + " (backward)")
+        return lam
+
+    return xd + _Correction.apply(F, x.shape, adjoint_solve), info

@@ -11,10 +11,10 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..base import LinearOperator, promote
-from ..errors import ShapeError
+from ..base import LinearOperator, promote, unaliased
+from ..errors import ShapeError, SingularError
 from . import krylov, lsq
-from .flat import Flat, col, norm
+from .flat import Flat, Run, col, norm
 from .info import (
     ON_FAILURE,
     SolveInfo,
@@ -25,6 +25,7 @@ from .info import (
     check_tolerances,
     progress_bar,
 )
+from .status import Status
 
 _MISSING = object()
 SOLVE_METHODS = ("auto", "cg", "minres", "gmres", "bicgstab", "cgls", "lsqr", "dense")
@@ -221,15 +222,28 @@ def _preconditioner(who, A, M, method, dtype):
     return Flat(M, dtype)
 
 
-def check_finite(who, A, b):
-    """Refuse NaN/Inf in ``b`` or in ``A``'s weights (one device sync)."""
+def check_finite(who, A, b, x0=None):
+    """Refuse NaN/Inf in ``b``, ``x0`` or ``A``'s weights (one device sync), naming the input."""
     ws = [w for w in A._flat_weights()]
-    flags = torch.stack([torch.isfinite(b).all(), *[torch.isfinite(w.detach()).all().to(b.device) for w in ws]])
+    xs = [b] if x0 is None else [b, x0]
+    flags = torch.stack(
+        [*[torch.isfinite(t.detach()).all() for t in xs], *[torch.isfinite(w.detach()).all().to(b.device) for w in ws]]
+    )
     ok = flags.tolist()
-    if not ok[0]:
-        raise ValueError(f"{who}: the right-hand side contains NaN or Inf; clean the data first (torch.nan_to_num)")
-    if not all(ok[1:]):
-        raise ValueError(f"{who}: the operator {type(A).__name__} {tuple(A.shape)} has NaN or Inf in its weights")
+    for name, good in zip(("b", "x0"), ok[: len(xs)]):
+        if not good:
+            raise ValueError(
+                f"{who}: {name} holds NaN or Inf ({'the right-hand side' if name == 'b' else 'the start'}); "
+                "clean the data first (torch.nan_to_num)"
+            )
+    if not all(ok[len(xs) :]):
+        raise ValueError(f"{who}: the weights hold NaN or Inf: operator {type(A).__name__} {tuple(A.shape)}")
+
+
+def check_finite_tensor(who, name, t):
+    """Refuse NaN/Inf in one input tensor (one device sync), naming it."""
+    if t is not None and t.numel() and not bool(torch.isfinite(t.detach()).all()):
+        raise ValueError(f"{who}: {name} holds NaN or Inf; clean the data first (torch.nan_to_num)")
 
 
 def _check_weights(who, A, ws=None):
@@ -240,21 +254,41 @@ def _check_weights(who, A, ws=None):
         and not bool(torch.stack([torch.isfinite(w.detach().sum()) for w in ws]).all())
         and not bool(torch.stack([torch.isfinite(w.detach()).all() for w in ws]).all())
     ):
-        raise ValueError(f"{who}: the operator {type(A).__name__} {tuple(A.shape)} has NaN or Inf in its weights")
+        raise ValueError(f"{who}: the weights hold NaN or Inf: operator {type(A).__name__} {tuple(A.shape)}")
 
 
-def _structural(who, A, inv, b, ws):
-    """``x = A⁻¹ b`` by the exact inverse (0 matvecs), with one finiteness sync for ``x`` and new weights."""
-    cache = A._fresh_cache()
-    checked = cache.get("finite")
+def _singular(who, A, why):
+    return SingularError(
+        f"{who}: {type(A).__name__} {tuple(A.shape)} is singular ({why}); the system has no unique solution — "
+        "check the operator, or use ll.lstsq for the minimum-norm least-squares solution"
+    )
+
+
+def _apply_inverse(who, A, inv, b, ws, checked):
+    """``A⁻¹ b`` by the exact inverse; a factorisation's zero pivot becomes ``SingularError``."""
     try:
-        x = inv._apply(b)
+        return inv._apply(b)
+    except SingularError:
+        raise
+    except torch.linalg.LinAlgError as exc:  # LU/Cholesky found a zero pivot
+        raise _singular(who, A, f"{type(inv).__name__}: {exc}") from None
     except Exception:
         if not checked:
             _check_weights(who, A, ws)  # NaN/Inf weights explain the failure
         raise
-    if x is b:
-        x = x.clone()  # never hand the caller's right-hand side back as the solution (A⁻¹ = I)
+
+
+def _structural(who, A, inv, b, ws):
+    """``x = A⁻¹ b`` by the exact inverse (0 matvecs), with one finiteness sync for ``x`` and new weights.
+
+    Exact by construction: status ``exact``, and the residual is not measured (NaN). A
+    structurally singular operator (a zero pivot: zero diagonal entry, ``Zero``, a mask with
+    zeros, a singular LU) has an inverse with an Inf pivot, so ``x`` is not finite: ``SingularError``.
+    """
+    cache = A._fresh_cache()
+    checked = cache.get("finite")
+    x = _apply_inverse(who, A, inv, b, ws, checked)
+    x = unaliased(x, b)  # never hand the caller's right-hand side (or a view of it) back as the solution
     x = x if x.dtype == b.dtype else x.to(b.dtype)
     s = x.sum()
     if not checked:  # weights not yet verified: fold their sums in (an Inf weight can give a finite x)
@@ -265,34 +299,38 @@ def _structural(who, A, inv, b, ws):
             _check_weights(who, A, ws)
         if not bool(torch.isfinite(x).all()):
             check_finite(who, A, b)  # NaN/Inf in the data, else a singular operator
-            raise torch.linalg.LinAlgError(
-                f"{who}: {type(A).__name__} {tuple(A.shape)} is singular: its exact inverse "
-                f"({type(inv).__name__}) produced Inf/NaN (a zero on the diagonal?)"
-            )
+            raise _singular(who, A, f"its exact inverse {type(inv).__name__} has an infinite pivot (a zero pivot)")
     if not checked and not _requires_grad(ws):
         cache["finite"] = True
-    nb = b.dim() - len(A.osize)
-    dtype = b.dtype
-    res = torch.zeros(b.shape[:nb], dtype=dtype.to_real() if dtype.is_complex else dtype, device=b.device)
-    return x, SolveInfo("structural", True, 0, res, 0, f"exact inverse {type(inv).__name__}")
+    res = torch.full(_batch(b, A.osize), float("nan"), dtype=_real(b.dtype), device=b.device)
+    msg = f"exact inverse {type(inv).__name__} (residual not measured: NaN)"
+    return x, SolveInfo("structural", True, 0, res, 0, msg, Status.exact)
+
+
+def _real(dtype):
+    return dtype.to_real() if dtype.is_complex else dtype
+
+
+def _batch(b, size):
+    return b.shape[: b.dim() - len(size)]
 
 
 def _info(method, run, matvecs, batch):
-    conv = bool(run.converged.all()) if run.converged.numel() else True
+    conv = run.status is Status.converged
     res = run.residual.reshape(batch)
-    return SolveInfo(method, conv, int(run.iterations), res, int(matvecs), run.message)
+    return SolveInfo(method, conv, int(run.iterations), res, int(matvecs), run.message, run.status)
 
 
 def _layout(A, b, x0, dtype, size_in, size_out):
     """Flat ``(B, m)`` right-hand sides, ``(B, n)`` start, the batch shape."""
     nb = b.dim() - len(size_out)
     batch = b.shape[:nb]
-    bf = b.reshape(-1, int(torch.Size(size_out).numel()))
+    bf = b.reshape(batch.numel(), int(torch.Size(size_out).numel()))
     n = int(torch.Size(size_in).numel())
     if x0 is None:
         return bf, torch.zeros(bf.shape[0], n, dtype=dtype, device=b.device), True, batch
     try:
-        x = x0.to(dtype).expand(*batch, *size_in).reshape(-1, n).clone()
+        x = x0.to(dtype).expand(*batch, *size_in).reshape(bf.shape[0], n).clone()
     except RuntimeError:
         raise ShapeError(
             f"x0 of shape {tuple(x0.shape)} does not broadcast to the solution's shape {(*batch, *size_in)}"
@@ -306,25 +344,81 @@ def _wrap_callback(cb, batch, size_in):
     return lambda it, x, res: cb(it, x.detach().clone().reshape(*batch, *size_in), res.reshape(batch))
 
 
+def _gmres_restart(n, B, itemsize):
+    """GMRES's default Krylov dimension: full GMRES up to n = 100 (what a dense solve handles), else
+    as many basis vectors as fit in 256 MiB (at least 20, at most 100)."""
+    fit = (256 << 20) // max(1, (B * n * itemsize)) - 1
+    return max(1, min(n, max(20, min(100, fit))))
+
+
+def _explain(who, A, inv_of, b, status):
+    """After a failed iterative solve: ``SingularError`` when ``A`` is structurally singular.
+
+    ``inv_of()`` gives ``A``'s structural inverse (or None); a singular operator's one has an
+    infinite pivot (or a factorisation with a zero pivot), so ``A⁻¹ b`` is not finite.
+    """
+    inv = inv_of()
+    if inv is None:
+        return
+    try:
+        x = inv._apply(b)
+    except torch.linalg.LinAlgError as exc:
+        raise _singular(who, A, f"{type(inv).__name__}: {exc}") from None
+    except Exception:  # an inverse that cannot even run explains nothing; report the failure itself
+        return
+    if not bool(torch.isfinite(x).all()):
+        raise _singular(who, A, f"{status.name}; its exact inverse {type(inv).__name__} has an infinite pivot")
+
+
+def _finalize(who, method, run, residual, tol, kernel_status, P_count, batch, A, b, x0, inv_of):
+    """The record after the true residual ``residual`` was measured: converged only if it is under ``tol``."""
+    met = residual <= tol
+    if residual.numel() == 0 or bool(met.all()):
+        status, msg = Status.converged, f"{run.message} (true residual measured under the tolerance)"
+    elif not bool(torch.isfinite(residual).all()):
+        check_finite(who, A, b, x0)  # NaN/Inf in b, x0 or the weights is a ValueError, not a divergence
+        status, msg = Status.diverged, "diverged: the true residual is NaN/Inf"
+    elif kernel_status is Status.converged:
+        status = Status.breakdown
+        msg = (
+            f"breakdown: the recurrence's residual estimate met the tolerance but the true residual ‖b − A x‖ = "
+            f"{residual.max().item():.3g} does not ({tol.max().item():.3g})"
+        )
+    else:
+        status, msg = kernel_status, run.message
+    if status.failed:
+        _explain(who, A, inv_of, b, status)
+    res = residual.reshape(batch)
+    return SolveInfo(method, status is Status.converged, int(run.iterations), res, int(P_count), msg, status)
+
+
 def solve_core(who, A, b, opts, x0=None, ws=None):
     """Solve ``A x = b`` for named ``b`` (already in the solve dtype), without autograd.
 
-    ``ws``: ``A._flat_weights()`` when the caller has them already.
+    ``ws``: ``A._flat_weights()`` when the caller has them already. Krylov methods end by
+    measuring the true residual ``‖b − A x‖`` (one matvec, counted); an estimate that met the
+    tolerance while the true residual does not restarts the method from ``x`` (twice at most).
     """
     ws = A._flat_weights() if ws is None else ws
     method, inv = _choose(who, A, opts, ws)
+    if x0 is not None:
+        check_finite_tensor(who, "x0", x0)
     if method == "structural":
         return _structural(who, A, inv, b, ws)
+    _verify_weights(who, A, ws)
+    check_finite_tensor(who, "b", b)
     dtype = b.dtype
-    nb = b.dim() - len(A.osize)
-    batch = b.shape[:nb]
+    batch = _batch(b, A.osize)
     if method == "dense":
-        check_finite(who, A, b)
         D = A.to_dense().to(dtype)
-        bf = b.reshape(-1, D.shape[0])
-        x = torch.linalg.solve(D, bf.mT).mT.reshape(*batch, *A.isize)
-        res = norm(bf - x.reshape(bf.shape[0], -1) @ D.mT).reshape(batch)
-        return x, SolveInfo("dense", True, 0, res, 0, "dense LU solve of A.to_dense()")
+        bf = b.reshape(batch.numel(), D.shape[0])
+        X, info = torch.linalg.solve_ex(D, bf.mT)
+        if bool((info != 0).any()) or not bool(torch.isfinite(X).all()):
+            raise _singular(who, A, "the LU factorisation of A.to_dense() found a zero pivot")
+        x = X.mT.reshape(*batch, *A.isize)
+        res = norm(bf - X.mT @ D.mT).reshape(batch)  # measured
+        msg = "dense LU solve of A.to_dense() (residual measured)"
+        return x, SolveInfo("dense", True, 0, res, 0, msg, Status.exact)
     if A.shape[0] != A.shape[1] and method not in ("cgls", "lsqr"):
         raise ShapeError(f"{who}: method={method!r} needs a square operator, got {tuple(A.shape)}; use ll.lstsq")
     bf, x, x_zero, batch = _layout(A, b, x0, dtype, A.isize, A.osize)
@@ -339,24 +433,37 @@ def solve_core(who, A, b, opts, x0=None, ws=None):
     Mf = _preconditioner(who, A, opts.M, method, dtype)
     bar = progress_bar(who, opts.progress, maxiter)
     cb = _wrap_callback(opts.callback, batch, A.isize)
+    restart = opts.restart or _gmres_restart(n, bf.shape[0], bf.element_size())
+
+    def kernel(x, x_zero, budget):
+        if method in _KRYLOV:
+            kw = {"restart": restart} if method == "gmres" else {}
+            return _KRYLOV[method](P, bf, x, tol, budget, M=Mf, x_zero=x_zero, callback=cb, bar=bar, **kw)
+        S = lsq.Stacked([P], [1.0])
+        if method == "cgls":
+            return lsq.cgls(S, [bf], x, tol, budget, stop="residual", x_zero=x_zero, callback=cb, bar=bar)
+        return _lsqr_shifted(S, [bf], x, x_zero, tol, budget, 0.0, "residual", cb, bar)
+
     try:
-        if bf.shape[0] == 0 or bool((bn == 0).all()) and x_zero:
-            run = krylov.Run(x, 0, bn, bn == 0, "zero right-hand side: x = 0")
-        elif method in _KRYLOV:
-            kw = {"restart": opts.restart or 20} if method == "gmres" else {}
-            run = _KRYLOV[method](P, bf, x, tol, maxiter, M=Mf, x_zero=x_zero, callback=cb, bar=bar, **kw)
+        if bf.shape[0] == 0 or n == 0 or (x_zero and bool((bn == 0).all())):
+            msg = "zero right-hand side: x = 0" if bf.shape[0] else "no right-hand side"
+            run = Run(x, 0, bn, bn == 0, msg, Status.converged)
+            res = bn  # b − A·0 = b, measured
         else:
-            S = lsq.Stacked([P], [1.0])
-            if method == "cgls":
-                run = lsq.cgls(S, [bf], x, tol, maxiter, stop="residual", x_zero=x_zero, callback=cb, bar=bar)
-            else:
-                run = _lsqr_shifted(S, [bf], x, x_zero, tol, maxiter, 0.0, "residual", cb, bar)
+            run = kernel(x, x_zero, maxiter)
+            its, kernel_status = run.iterations, run.status
+            for _ in range(3):
+                res = run.residual if method == "gmres" else norm(bf - P.mv(run.x))  # GMRES's is already true
+                if kernel_status is not Status.converged or bool((res <= tol).all()) or its >= maxiter:
+                    break
+                run = kernel(run.x.clone(), False, maxiter - its)  # estimate drifted from the truth: restart
+                its, kernel_status = its + run.iterations, run.status
+            run = run._replace(iterations=its)
     finally:
         if bar is not None:
             bar.close()
-    if run.message.startswith("diverged"):
-        check_finite(who, A, b)  # NaN/Inf in the data is a ValueError, not a divergence
-    return run.x.reshape(*batch, *A.isize), _info(method, run, P.count, batch)
+    info = _finalize(who, method, run, res, tol, run.status, P.count, batch, A, b, x0, lambda: _inverse_of(A, ws))
+    return run.x.reshape(*batch, *A.isize), info
 
 
 def _lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, stop, cb, bar):
@@ -366,10 +473,8 @@ def _lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, stop, cb, bar):
     x0 = x
     rs = [b - ax for b, ax in zip(bs, S.mv(x0))]
     if damp:  # min ‖A dx − r0‖² + damp²‖x0 + dx‖²: an explicit row [damp I] with right side −damp x0
-        from .flat import Flat as _F
-
         ident = _Ident(x0.shape[1])
-        S = lsq.Stacked([*S.flats, _F(ident)], [*S.weights, damp])
+        S = lsq.Stacked([*S.flats, Flat(ident)], [*S.weights, damp])
         rs = [*rs, -damp * x0]
     shifted = None if cb is None else (lambda it, dx, res: cb(it, x0 + dx, res))
     run = lsq.lsqr(S, rs, torch.zeros_like(x0), tol, maxiter, damp=0.0, stop=stop, callback=shifted, bar=bar)
@@ -382,47 +487,88 @@ def _Ident(n):
     return Identity((n,))
 
 
+def normal_residual(S, bs, x, damp):
+    """The true ``‖Āᴴ(b̄ − Ā x) − damp² x‖`` per right-hand side (two matvecs)."""
+    s = S.rmv([b - ax for b, ax in zip(bs, S.mv(x))])
+    return norm(s - (damp * damp) * x if damp else s)
+
+
 def lstsq_core(who, A, b, opts, x0=None, ws=None):
-    """Minimise ``‖A x − b‖² + damp²‖x‖²`` for named ``b`` (in the solve dtype), without autograd."""
+    """Minimise ``‖A x − b‖² + damp²‖x‖²`` for named ``b`` (in the solve dtype), without autograd.
+
+    A rank-deficient ``A`` gives the minimum-norm solution (LSQR/CGLS from ``x = 0`` stay in
+    the row space). The iteration ends by measuring the true normal-equation residual.
+    """
     dtype = b.dtype
     method = opts.method
     damp = opts.damp
-    nb = b.dim() - len(A.osize)
-    batch = b.shape[:nb]
+    batch = _batch(b, A.osize)
     ws = A._flat_weights() if ws is None else ws
     if method == "auto" and damp == 0 and A.shape[0] == A.shape[1] and _inverse_of(A, ws) is not None:
-        return solve_core(who, A, b, opts, x0, ws)
+        try:
+            x, info = solve_core(who, A, b, opts, x0, ws)
+        except SingularError:
+            x = None  # singular: the minimum-norm least-squares solution by LSQR below
+        if x is not None:  # a numerically singular factorisation gives a finite x: measure ‖Aᴴ(b − A x)‖
+            P = Flat(A)
+            bf, xf = b.reshape(-1, A.shape[0]), x.reshape(-1, A.shape[1])
+            res = normal_residual(lsq.Stacked([P], [1.0]), [bf], xf, 0.0)
+            rtol, atol = check_tolerances(who, opts.rtol, opts.atol, dtype)
+            if bool((res <= torch.clamp(rtol * norm(P.rmv(bf)), min=atol)).all()):
+                return x, replace(info, residual_norm=res.reshape(batch), matvecs=P.count)
+    if x0 is not None:
+        check_finite_tensor(who, "x0", x0)
+    _verify_weights(who, A, ws)
+    check_finite_tensor(who, "b", b)
     if method == "dense":
-        check_finite(who, A, b)
         D = A.to_dense().to(dtype)
-        bf = b.reshape(-1, D.shape[0])
+        bf = b.reshape(batch.numel(), D.shape[0])
         n = D.shape[1]
         if damp:
             D = torch.cat([D, damp * torch.eye(n, dtype=dtype, device=D.device)])
             bf = torch.cat([bf, bf.new_zeros(bf.shape[0], n)], dim=1)
-        x = torch.linalg.lstsq(D, bf.mT).solution.mT
-        res = norm((bf - x @ D.mT) @ D.conj())
-        return x.reshape(*batch, *A.isize), SolveInfo("dense", True, 0, res.reshape(batch), 0, "dense least squares")
+        if D.device.type == "cpu":  # gelsd: SVD-based, the minimum-norm solution when rank-deficient
+            x = torch.linalg.lstsq(D, bf.mT, driver="gelsd").solution.mT
+        else:
+            x = (torch.linalg.pinv(D) @ bf.mT).mT
+        res = norm((bf - x @ D.mT) @ D.conj())  # measured ‖Dᴴ(b − D x)‖
+        info = SolveInfo("dense", True, 0, res.reshape(batch), 0, "dense least squares (minimum norm)", Status.exact)
+        return x.reshape(*batch, *A.isize), info
     method = "lsqr" if method == "auto" else method
     bf, x, x_zero, batch = _layout(A, b, x0, dtype, A.isize, A.osize)
     rtol, atol = check_tolerances(who, opts.rtol, opts.atol, dtype)
-    maxiter = check_maxiter(who, opts.maxiter, 10 * A.shape[1])
+    maxiter = check_maxiter(who, opts.maxiter, 10 * max(A.shape[1], 1))
     P = Flat(A)
     S = lsq.Stacked([P], [1.0])
     bar = progress_bar(who, opts.progress, maxiter)
     cb = _wrap_callback(opts.callback, batch, A.isize)
-    tol = torch.clamp(rtol * norm(P.rmv(bf)), min=atol)  # max(rtol·‖Aᴴ b‖, atol), one adjoint matvec
-    try:
+
+    def kernel(x, x_zero, budget):
         if method == "cgls":
-            run = lsq.cgls(S, [bf], x, tol, maxiter, damp=damp, stop="normal", x_zero=x_zero, callback=cb, bar=bar)
+            return lsq.cgls(S, [bf], x, tol, budget, damp=damp, stop="normal", x_zero=x_zero, callback=cb, bar=bar)
+        return _lsqr_shifted(S, [bf], x, x_zero, tol, budget, damp, "normal", cb, bar)
+
+    try:
+        if bf.shape[0] == 0 or A.shape[0] == 0 or A.shape[1] == 0:
+            zero = torch.zeros(bf.shape[0], dtype=_real(dtype), device=b.device)
+            x = torch.zeros_like(x)  # no equations or no unknowns: x = 0 is the minimum-norm solution
+            run, res, tol = Run(x, 0, zero, zero == 0, "empty system: x = 0", Status.converged), zero, zero
         else:
-            run = _lsqr_shifted(S, [bf], x, x_zero, tol, maxiter, damp, "normal", cb, bar)
+            tol = torch.clamp(rtol * norm(P.rmv(bf)), min=atol)  # max(rtol·‖Aᴴ b‖, atol), one adjoint matvec
+            run = kernel(x, x_zero, maxiter)
+            its, kernel_status = run.iterations, run.status
+            for _ in range(3):
+                res = normal_residual(S, [bf], run.x, damp)  # the true stopping quantity, two matvecs
+                if kernel_status is not Status.converged or bool((res <= tol).all()) or its >= maxiter:
+                    break
+                run = kernel(run.x.clone(), False, maxiter - its)
+                its, kernel_status = its + run.iterations, run.status
+            run = run._replace(iterations=its)
     finally:
         if bar is not None:
             bar.close()
-    if run.message.startswith("diverged"):
-        check_finite(who, A, b)
-    return run.x.reshape(*batch, *A.isize), _info(method, run, P.count, batch)
+    info = _finalize(who, method, run, res, tol, run.status, P.count, batch, A, b, x0, lambda: None)
+    return run.x.reshape(*batch, *A.isize), info
 
 
 def promote_rhs(who, A, b):

@@ -5,6 +5,7 @@ import torch
 from ..base import LinearOperator, real_dtype
 from .flat import Flat
 from .info import ON_FAILURE, SolveInfo, check_callback, check_choice, check_maxiter, check_tolerances, finish
+from .status import Status
 
 WHICH = ("LA", "SA", "LM")
 
@@ -21,11 +22,13 @@ def _start(A, x0, dtype, who):
     return v
 
 
-def power_method(A, *, maxiter=None, rtol=None, x0=None, callback=None, on_failure="raise"):
+def power_method(A, *, maxiter=None, rtol=None, x0=None, callback=None, on_failure="ignore"):
     """The dominant eigenpair of a square operator by power iteration: ``((λ, v), info)``.
 
-    ``v ← A v / ‖A v‖``, ``λ = vᴴ A v`` (Rayleigh quotient); converged when
-    ``‖A v − λ v‖ ≤ rtol·|λ|``. One matvec per iteration; rate ``|λ₂/λ₁|``.
+    ``v ← A v / ‖A v‖``, ``λ = vᴴ A v`` (Rayleigh quotient); converged when the measured
+    ``‖A v − λ v‖ ≤ rtol·|λ|``. One matvec per iteration; rate ``|λ₂/λ₁|``. ``maxiter`` is a
+    budget: reaching it returns the last pair with ``info.converged=False`` (``on_failure="raise"``
+    raises instead).
 
     >>> import torch, lazylinops as ll
     >>> (lam, v), info = ll.power_method(ll.Diagonal(torch.tensor([1.0, 3.0, 2.0], dtype=torch.float64)))
@@ -42,39 +45,126 @@ def power_method(A, *, maxiter=None, rtol=None, x0=None, callback=None, on_failu
     dtype = A.dtype
     rtol, _ = check_tolerances(who, rtol, 0.0, dtype)
     maxiter = check_maxiter(who, maxiter, 100 * A.shape[0] + 1000)
+    _finite_inputs(who, A, x0)
     P = Flat(A)
     v = _start(A, x0, dtype, who).unsqueeze(0)
     v = v / torch.linalg.vector_norm(v)
     lam = torch.zeros((), dtype=dtype, device=A.device)
-    res = torch.full((), float("inf"), dtype=real_dtype(dtype), device=A.device)
+    res = torch.full((), float("nan"), dtype=real_dtype(dtype), device=A.device)  # nothing measured yet
     it = 0
     with torch.no_grad():
         while it < maxiter:
             w = P.mv(v)
             lam = torch.linalg.vecdot(v, w)[0]  # Rayleigh quotient vᴴ A v
-            res = torch.linalg.vector_norm(w - lam * v)
+            res = torch.linalg.vector_norm(w - lam * v)  # the true residual of the pair (v, λ)
             it += 1
             if callback is not None:
                 callback(it, v[0].clone(), res)
-            if bool(res <= rtol * lam.abs()):
+            if bool(res <= rtol * lam.abs()) or not bool(torch.isfinite(res)):
                 break
             v = w / torch.linalg.vector_norm(w)
     conv = bool(res <= rtol * lam.abs())
     lam = lam if dtype.is_complex and "hermitian" not in A.tags else (lam.real if dtype.is_complex else lam)
-    info = SolveInfo(
-        "power", conv, it, res, P.count, f"converged in {it} iterations" if conv else f"reached maxiter={maxiter}"
-    )
+    if conv:
+        status, msg = Status.converged, f"converged in {it} iterations (‖A v − λ v‖ measured)"
+    elif not bool(torch.isfinite(res)):
+        status, msg = Status.diverged, "diverged: the iterate became NaN/Inf"
+    else:
+        status, msg = Status.max_iterations, f"reached the budget maxiter={maxiter}; the last pair is returned"
+    info = SolveInfo("power", conv, it, res, P.count, msg, status)
     finish((lam, v[0]), info, on_failure, who)
     return (lam, v[0]), info
+
+
+def _finite_inputs(who, A, x0):
+    from .core import _verify_weights, check_finite_tensor
+
+    _verify_weights(who, A, A._flat_weights())
+    check_finite_tensor(who, "x0", x0 if isinstance(x0, torch.Tensor) else None)
+
+
+def _orth(f, bases):
+    """``f`` with its components along the rows of every basis removed (classical Gram–Schmidt, twice)."""
+    for _ in range(2):
+        for Q in bases:
+            if Q.shape[0]:
+                f = f - (Q.conj() @ f) @ Q
+    return f
+
+
+def _lanczos(P, k, which, m, rtol, budget, f, gen, locked):
+    """Thick-restart Lanczos on the complement of ``locked`` (rows): ``(θ, X, AX, scale, converged, restarts)``.
+
+    The ``k`` wanted Ritz pairs ``(θᵢ, Xᵢ)`` of ``A`` restricted to the complement, ``AX`` their images
+    (combinations of actual matvecs). Full reorthogonalisation; an invariant subspace restarts from a
+    new random vector.
+    """
+    n = P.n
+    dtype, device = f.dtype, f.device
+    m = min(m, n - locked.shape[0])
+    V = torch.zeros(m, n, dtype=dtype, device=device)
+    W = torch.zeros_like(V)
+    p, it, start = 0, 0, P.count
+    eps = torch.finfo(real_dtype(dtype)).eps
+    while True:
+        while p < m:
+            f = _orth(f, (locked, V[:p]))
+            nf = torch.linalg.vector_norm(f)
+            big = max(1.0, float(W[:p].abs().max()) if p else 1.0)
+            if bool(nf <= 1e3 * eps * big):
+                f = torch.randn(n, dtype=dtype, device=device, generator=gen)  # invariant subspace: new start
+                continue
+            V[p] = f / nf
+            W[p] = P.mv(V[p : p + 1])[0]
+            f = W[p]
+            p += 1
+        it += 1
+        H = V[:p].conj() @ W[:p].mT
+        H = (H + H.mH) / 2  # Rayleigh–Ritz on the basis: H = Vᴴ A V
+        theta, Y = torch.linalg.eigh(H)
+        order = torch.argsort(_key(theta, which))
+        Yw = Y[:, order].to(dtype)
+        X, AX, th = Yw.mT @ V[:p], Yw.mT @ W[:p], theta[order]
+        res = torch.linalg.vector_norm(AX[:k] - th[:k, None] * X[:k], dim=-1)
+        scale = theta.abs().max()
+        conv = bool((res <= rtol * scale).all()) or p == n - locked.shape[0]
+        if conv or P.count - start >= budget:
+            return th[:k], X[:k], AX[:k], scale, conv, it
+        q = min(p - 1, k + (p - k) // 2)  # thick restart: keep the q best Ritz vectors, go on from f
+        f = _orth(f, (V[:p],))
+        V[:q], W[:q] = X[:q], AX[:q]
+        V[q:], W[q:] = 0, 0
+        p = q
+
+
+def _key(theta, which):
+    return {"LA": -theta, "SA": theta, "LM": -theta.abs()}[which]
+
+
+def _merge(X, AX, X2, AX2, k, which):
+    """Rayleigh–Ritz on ``span(X ∪ X2)``: the ``k`` wanted pairs ``(θ, X, AX)``."""
+    B, AB = torch.cat([X, X2]), torch.cat([AX, AX2])
+    Q, R = torch.linalg.qr(B.mT)  # Bᵀ = Q R
+    keep = R.diagonal().abs() > 1e-8 * R.diagonal().abs().max()  # drop numerically dependent directions
+    Q, R = Q[:, keep], R[keep][:, keep]
+    AQ = torch.linalg.solve_triangular(R.mT, AB[keep], upper=False).mT  # A Q = A Bᵀ R⁻¹
+    H = Q.mH @ AQ
+    theta, Y = torch.linalg.eigh((H + H.mH) / 2)
+    order = torch.argsort(_key(theta, which))[:k]
+    Y = Y[:, order].to(Q.dtype)
+    return theta[order], (Q @ Y).mT, (AQ @ Y).mT
 
 
 def eigsh(A, k=1, *, which="LA", rtol=None, maxiter=None, ncv=None, x0=None, on_failure="raise"):
     """A few extreme eigenpairs of a Hermitian operator: ``((w, V), info)``, ``w`` ascending.
 
     Thick-restart Lanczos (a Krylov–Schur restart keeping the wanted Ritz vectors, full
-    reorthogonalisation, Rayleigh–Ritz on ``ncv ≥ 2k+1`` vectors). ``which``: "LA" largest,
-    "SA" smallest algebraic, "LM" largest magnitude. Converged when every wanted Ritz pair
-    has ``‖A v − θ v‖ ≤ rtol·max|θ|``. ``maxiter`` bounds the matvecs. ``V`` is ``(n, k)``.
+    reorthogonalisation, Rayleigh–Ritz on ``ncv ≥ 2k+1`` vectors). A single Krylov space sees one
+    direction of a repeated eigenvalue, so for ``k > 1`` the found vectors are deflated and
+    Lanczos restarts from a new random vector in their complement until it finds nothing
+    better (repeated eigenvalues are found with their multiplicity). ``which``: "LA" largest,
+    "SA" smallest algebraic, "LM" largest magnitude. Converged when every returned pair has a
+    measured ``‖A v − θ v‖ ≤ rtol·max|θ|``. ``maxiter`` bounds the matvecs. ``V`` is ``(n, k)``.
 
     >>> import torch, lazylinops as ll
     >>> D = ll.Diagonal(torch.arange(1.0, 31.0, dtype=torch.float64)).with_tags(hermitian=True)
@@ -103,64 +193,48 @@ def eigsh(A, k=1, *, which="LA", rtol=None, maxiter=None, ncv=None, x0=None, on_
     if m <= k and m < n:
         raise ValueError(f"{who}: ncv must exceed k={k} (or equal n), got {ncv}")
     maxiter = check_maxiter(who, maxiter, max(100 * m, 10 * n))
+    _finite_inputs(who, A, x0)
     P = Flat(A)
-    V = torch.zeros(m, n, dtype=dtype, device=A.device)
-    W = torch.zeros_like(V)
-    f = _start(A, x0, dtype, who)
-    p, it, conv = 0, 0, False
     gen = torch.Generator(device=A.device if A.device.type != "meta" else "cpu").manual_seed(1)
+    none = torch.zeros(0, n, dtype=dtype, device=A.device)
     with torch.no_grad():
-        while True:
-            while p < m:
-                for _ in range(2):  # classical Gram–Schmidt, twice
-                    f = f - (V[:p].conj() @ f) @ V[:p]
-                nf = torch.linalg.vector_norm(f)
-                big = max(1.0, float(W[:p].abs().max()) if p else 1.0)
-                if bool(nf <= 1e3 * torch.finfo(real_dtype(dtype)).eps * big):
-                    f = torch.randn(n, dtype=dtype, device=A.device, generator=gen)  # invariant subspace: new start
-                    continue
-                V[p] = f / nf
-                W[p] = P.mv(V[p : p + 1])[0]
-                f = W[p]
-                p += 1
-            it += 1
-            H = V[:p].conj() @ W[:p].mT
-            H = (H + H.mH) / 2  # Rayleigh–Ritz on the basis: H = Vᴴ A V
-            theta, Y = torch.linalg.eigh(H)
-            key = {"LA": -theta, "SA": theta, "LM": -theta.abs()}[which]
-            order = torch.argsort(key)
-            Yw = Y[:, order]
-            X = Yw.mT @ V[:p]
-            AX = Yw.mT @ W[:p]
-            th = theta[order]
-            res = torch.linalg.vector_norm(AX[:k] - th[:k, None] * X[:k], dim=-1)
-            scale = theta.abs().max()
-            conv = bool((res <= rtol * scale).all()) or p == n
-            if conv or P.count >= maxiter:
+        th, X, AX, scale, conv, it = _lanczos(P, k, which, m, rtol, maxiter, _start(A, x0, dtype, who), gen, none)
+        while conv and k > 1 and k < n and P.count < maxiter:  # deflate: look again in the complement
+            f = torch.randn(n, dtype=dtype, device=A.device, generator=gen)
+            k2 = min(k, n - k)
+            th2, X2, AX2, s2, conv2, it2 = _lanczos(P, k2, which, m, rtol, maxiter - P.count, f, gen, X)
+            it += it2
+            scale = torch.maximum(scale, s2)
+            new_th, new_X, new_AX = _merge(X, AX, X2, AX2, k, which)
+            better = bool((_key(new_th, which) < _key(th, which) - rtol * scale).any())
+            th, X, AX = new_th, new_X, new_AX
+            if not better:
                 break
-            q = min(p - 1, k + (p - k) // 2)  # thick restart: keep the q best Ritz vectors, go on from f
-            for _ in range(2):
-                f = f - (V[:p].conj() @ f) @ V[:p]
-            V[:q], W[:q] = X[:q], AX[:q]
-            V[q:], W[q:] = 0, 0
-            p = q
-    sel = torch.argsort(th[:k])
-    w, vecs = th[:k][sel], X[:k][sel].mT
-    info = SolveInfo(
-        "lanczos",
-        conv,
-        it,
-        res[sel],
-        P.count,
-        f"converged after {it} restarts" if conv else f"reached maxiter={maxiter} matvecs",
-    )
+            conv = conv2
+        R = P.mv(X) - th[:, None].to(dtype) * X  # the true residuals ‖A v − θ v‖, k matvecs
+        res = torch.linalg.vector_norm(R, dim=-1)
+        conv = bool((res <= rtol * scale).all())
+    sel = torch.argsort(th)
+    w, vecs = th[sel], X[sel].mT
+    if conv:
+        status, msg = Status.converged, f"converged after {it} restarts (true residuals measured)"
+    elif not bool(torch.isfinite(res).all()):
+        status, msg = Status.diverged, "diverged: NaN/Inf in the Lanczos vectors"
+    else:
+        status, msg = Status.max_iterations, f"reached maxiter={maxiter} matvecs before every residual met rtol"
+    info = SolveInfo("lanczos", conv, it, res[sel], P.count, msg, status)
     finish((w, vecs), info, on_failure, who)
     return (w, vecs), info
 
 
 def spectral_norm(A, largest=True):
-    """``σ_max(A)`` (or ``σ_min`` over ``min(M, N)`` values) from the Gram operator by Lanczos."""
+    """``σ_max(A)`` (or ``σ_min`` over ``min(M, N)`` values) from the Gram operator by Lanczos.
+
+    An empty operator has norm 0, as ``torch.linalg.matrix_norm`` of an empty matrix.
+    """
     M, N = A.shape
+    if M == 0 or N == 0:
+        return torch.zeros((), dtype=real_dtype(A.dtype), device=A.device)
     G = A.N if N <= M else A.H.N  # the smaller Gram matrix: AᴴA (N×N) or AAᴴ (M×M)
     G = G if "hermitian" in G.tags else G.with_tags(hermitian=True, psd=True)
     (w, _), _ = eigsh(G, k=1, which="LA" if largest else "SA")

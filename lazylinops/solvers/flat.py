@@ -10,8 +10,9 @@ from collections import namedtuple
 import torch
 
 # what a kernel returns: the iterate, iterations run, the stopping quantity per RHS,
-# whether each RHS converged (bool tensor) and why it stopped
-Run = namedtuple("Run", "x iterations residual converged message")
+# whether each RHS met it (bool tensor), why it stopped (a sentence) and the ``Status``;
+# the kernel's residual may be a recurrence estimate: ``core`` re-measures the true one
+Run = namedtuple("Run", "x iterations residual converged message status")
 
 
 class Flat:

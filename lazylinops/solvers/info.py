@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import Diverged, DtypeError, NotConverged
+from ..errors import Diverged, DtypeError, NotConverged, SingularError
+from .status import Status
 
 ON_FAILURE = ("raise", "warn", "ignore")
 
@@ -32,13 +33,20 @@ class SolveInfo:
     - ``residual_norm``: the stopping quantity per right-hand side, a tensor shaped like the
       right-hand sides' batch (0-d for one vector): ``‖b − A x‖`` for ``solve``,
       ``‖Aᴴ(b − A x) − damp² x‖`` for ``lstsq``.
-    - ``matvecs``: applications of the operator (and of its adjoint) the solver made.
+      Only measured values: a Krylov solve ends by measuring the true residual; an exact
+      structural solve does not measure it and holds NaN ("not measured"); a dense solve
+      measures it.
+    - ``matvecs``: applications of the operator (and of its adjoint) the solver made,
+      the final true-residual check included.
     - ``message``: a sentence saying why it stopped.
+    - ``status``: an ``ll.Status`` (converged, exact, max_iterations, breakdown, diverged,
+      nonfinite_input, singular) whose value is the generic sentence; failures are
+      classified by it.
 
     >>> import torch, lazylinops as ll
     >>> x, info = ll.solve(ll.Diagonal(torch.tensor([2.0, 4.0])), torch.ones(2), return_info=True)
-    >>> info.method, info.converged, info.matvecs
-    ('structural', True, 0)
+    >>> info.method, info.converged, info.matvecs, info.status
+    ('structural', True, 0, Status.exact)
     """
 
     method: str
@@ -47,13 +55,14 @@ class SolveInfo:
     residual_norm: torch.Tensor
     matvecs: int
     message: str
+    status: Status
 
     def __repr__(self):
         r = self.residual_norm
         res = f"{r.max().item():.3g}" if isinstance(r, torch.Tensor) and r.numel() else "n/a"
         return (
             f"SolveInfo(method={self.method!r}, converged={self.converged}, iterations={self.iterations}, "
-            f"residual_norm(max)={res}, matvecs={self.matvecs}, message={self.message!r})"
+            f"residual_norm(max)={res}, matvecs={self.matvecs}, status={self.status!r}, message={self.message!r})"
         )
 
 
@@ -125,10 +134,13 @@ def progress_bar(who, progress, total):
 
 
 def finish(x, info, on_failure, who):
-    """Raise ``NotConverged``/``Diverged`` (or warn) when ``info`` says the solve failed."""
+    """Raise by ``info.status`` (or warn) when the solve failed: ``Diverged`` for diverged or breakdown,
+    ``SingularError`` for singular, ``NotConverged`` otherwise."""
     if info.converged or on_failure == "ignore":
         return
-    diverged = "diverged" in info.message or "breakdown" in info.message or "NaN" in info.message
+    if info.status is Status.singular:
+        raise SingularError(f"{who} ({info.method}): {info.message}")
+    diverged = info.status in (Status.diverged, Status.breakdown)
     res = info.residual_norm
     worst = res.max().item() if isinstance(res, torch.Tensor) and res.numel() else float("nan")
     msg = (

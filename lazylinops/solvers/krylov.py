@@ -14,14 +14,16 @@ iterations here equal scipy's ``gmres(restart=k, maxiter=1)``.
 import torch
 
 from .flat import Run, col, dot, norm, safe, worst
+from .status import Status
 
 
 def _done(it, maxiter, bad):
+    """``(message, status)`` of a kernel that stopped with ``bad`` the worst unmet residual."""
     if bad != bad or bad == float("inf"):
-        return "diverged: the residual became NaN/Inf (NaN/Inf in the operator, or a breakdown)"
+        return "diverged: the residual became NaN/Inf (NaN/Inf in the operator, or a breakdown)", Status.diverged
     if bad == 0:
-        return f"converged in {it} iterations"
-    return f"reached maxiter={maxiter}"
+        return f"converged in {it} iterations", Status.converged
+    return f"reached maxiter={maxiter}", Status.max_iterations
 
 
 def _notify(callback, bar, it, x, res):
@@ -68,7 +70,7 @@ def cg(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=None):
             beta.masked_fill_(met, 0)
         p = p.mul_(col(beta)).add_(z)
         rho = rho_new
-    return Run(x, it, res, res <= tol, _done(it, maxiter, bad))
+    return Run(x, it, res, res <= tol, *_done(it, maxiter, bad))
 
 
 def _check(res, tol, limit):
@@ -146,7 +148,7 @@ def minres(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=No
         _notify(callback, bar, it, x, res)
         active = ~(res <= tol)
         bad = worst(res, tol)
-    return Run(x, it, res, res <= tol, _done(it, maxiter, bad))
+    return Run(x, it, res, res <= tol, *_done(it, maxiter, bad))
 
 
 def _rotate(col_, cs, sn, j):
@@ -218,7 +220,7 @@ def gmres(P, b, x, tol, maxiter, *, M=None, x_zero=False, restart=20, callback=N
         r = b - P.mv(x)  # the true residual at every restart (and at the end)
         res = norm(r)
         bad = worst(res, tol)
-    return Run(x, it, res, res <= tol, _done(it, maxiter, bad))
+    return Run(x, it, res, res <= tol, *_done(it, maxiter, bad))
 
 
 def _correction(V, H, g, kcol, k, M):
@@ -280,7 +282,8 @@ def bicgstab(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=
         bad = worst(torch.where(broken, torch.zeros_like(res), res), tol)
         if bad == 0 and bool(broken.any()):
             break
-    msg = _done(it, maxiter, bad)
+    msg, status = _done(it, maxiter, bad)
     if bool(broken.any()):
         msg = "breakdown (⟨r̃, r⟩ = 0, ⟨r̃, v⟩ = 0 or ω = 0): BiCGStab cannot continue; try method='gmres'"
-    return Run(x, it, res, (res <= tol) & ~broken, msg)
+        status = Status.breakdown
+    return Run(x, it, res, (res <= tol) & ~broken, msg, status)

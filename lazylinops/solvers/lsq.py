@@ -77,7 +77,7 @@ def cgls(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", x_zero=False, callb
         active = active & ~(res <= tol)
         bad = worst(res, tol)
         p = s + col(beta).to(x.dtype) * p
-    return Run(x, it, res, res <= tol, _done(it, maxiter, bad))
+    return Run(x, it, res, res <= tol, *_done(it, maxiter, bad))
 
 
 def lsqr(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", callback=None, bar=None):
@@ -132,7 +132,7 @@ def lsqr(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", callback=None, bar=
         _notify(callback, bar, it, x, res)
         active = active & ~(res <= tol)
         bad = worst(res, tol)
-    return Run(x, it, res, res <= tol, _done(it, maxiter, bad))
+    return Run(x, it, res, res <= tol, *_done(it, maxiter, bad))
 
 
 def check_damp(who, damp):

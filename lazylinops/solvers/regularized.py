@@ -11,9 +11,10 @@ import torch
 from ..base import LinearOperator, promote
 from ..errors import ShapeError
 from . import lsq
-from .core import check_finite, lstsq_core, make_options
+from .core import check_finite, lstsq_core, make_options, normal_residual
 from .flat import Flat, norm
 from .info import SolveInfo, check_maxiter, check_rhs, check_tolerances, finish
+from .status import Status
 
 
 def _named(who, A, b):
@@ -150,7 +151,9 @@ def regularized_lstsq(
     rtol, atol = check_tolerances(who, rtol, atol, dtype)
     maxiter = check_maxiter(who, maxiter, 10 * A.shape[1])
     with torch.no_grad():
-        check_finite(who, A, b)
+        check_finite(who, A, b, x0)
+        for R in regs:
+            check_finite(who, R, b)
         P = Flat(A)
         flats = [P] + [Flat(R, dtype) for R, e in zip(regs, eps) if e]
         S = lsq.Stacked(flats, [1.0] + [float(e) ** 0.5 for e in eps if e])
@@ -174,9 +177,10 @@ def regularized_lstsq(
 
             run = _lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, "normal", cb, None)
         m = "cgls" if method == "cgls" else "lsqr"
-        info = SolveInfo(
-            m, bool(run.converged.all()), run.iterations, run.residual.reshape(batch), S.count, run.message
-        )
+        res = normal_residual(S, bs, run.x, damp)  # the true stopping quantity, measured (2 matvecs)
+        conv = bool((res <= tol).all())
+        status = Status.converged if conv else (Status.breakdown if run.status is Status.converged else run.status)
+        info = SolveInfo(m, conv, run.iterations, res.reshape(batch), S.count, run.message, status)
     x = run.x.reshape(*batch, *A.isize)
     finish(x, info, on_failure, who)
     return x, info

@@ -4,10 +4,12 @@ import numbers
 
 import torch
 
+from .core import check_finite
 from .flat import Flat, norm
 from .info import ON_FAILURE, SolveInfo, check_callback, check_choice, check_maxiter, finish
 from .lsq import Stacked, cgls
 from .regularized import _named
+from .status import Status
 
 
 def soft_threshold(x, t):
@@ -26,13 +28,14 @@ def _rtol(who, rtol):
     return 1e-6 if rtol is None else _check_pos(who, "rtol", rtol)
 
 
-def fista(A, b, *, lam, prox=None, step=None, maxiter=1000, rtol=None, x0=None, callback=None, on_failure="raise"):
+def fista(A, b, *, lam, prox=None, step=None, maxiter=1000, rtol=None, x0=None, callback=None, on_failure="ignore"):
     """FISTA for ``min ½‖A x − b‖² + lam·g(x)`` (``g = ‖·‖₁`` unless ``prox`` is given): ``(x, info)``.
 
     ``x ← prox(z − s Aᴴ(A z − b), s·lam)``, Nesterov momentum on ``z``; ``s = 1/‖A‖₂²``
     (by Lanczos) unless ``step``. ``prox(v, t)`` solves ``argmin_u ½‖u − v‖² + t g(u)``.
     Stops when ``‖xₖ₊₁ − xₖ‖ ≤ rtol·‖xₖ₊₁‖`` (``rtol=None``: 1e-6); two matvecs per iteration.
-    ``b`` is named ``(*batch, *A.osize)``.
+    ``b`` is named ``(*batch, *A.osize)``. ``maxiter`` is a budget: reaching it returns the last
+    iterate with ``info.converged=False`` (``on_failure="raise"`` raises instead).
 
     >>> import torch, lazylinops as ll
     >>> A = ll.Identity((3,), dtype=torch.float64)
@@ -44,6 +47,7 @@ def fista(A, b, *, lam, prox=None, step=None, maxiter=1000, rtol=None, x0=None, 
     """
     who = "ll.fista"
     b = _named(who, A, b)
+    check_finite(who, A, b, x0)
     lam = _check_pos(who, "lam", lam)
     rtol = _rtol(who, rtol)
     maxiter = check_maxiter(who, maxiter, 1000)
@@ -89,16 +93,22 @@ def fista(A, b, *, lam, prox=None, step=None, maxiter=1000, rtol=None, x0=None, 
 def _result(method, x, change, rtol, it, matvecs, maxiter, batch, isize, on_failure, who):
     """``(x, info)`` of a proximal iteration: converged when ‖Δx‖ ≤ rtol·‖x‖ for every batch entry."""
     with torch.no_grad():
-        conv = bool((change <= rtol * norm(x)).all())
-    msg = f"converged in {it} iterations" if conv else f"reached maxiter={maxiter}"
+        finite = bool(torch.isfinite(x).all())
+        conv = finite and bool((change <= rtol * norm(x)).all())
+    if conv:
+        msg, status = f"converged in {it} iterations (‖Δx‖ ≤ rtol·‖x‖ measured)", Status.converged
+    elif not finite:
+        msg, status = "diverged: the iterate holds NaN/Inf (is step ≤ 1/‖A‖²?)", Status.diverged
+    else:
+        msg, status = f"reached the iteration budget maxiter={maxiter}; x is the last iterate", Status.max_iterations
     x = x.reshape(*batch, *isize)
-    info = SolveInfo(method, conv, it, change.reshape(batch), matvecs, msg)
+    info = SolveInfo(method, conv, it, change.reshape(batch), matvecs, msg, status)
     finish(x, info, on_failure, who)
     return x, info
 
 
 def split_bregman(
-    A, b, *, regs, lams, mu=1.0, maxiter=100, inner_maxiter=5, rtol=None, x0=None, callback=None, on_failure="raise"
+    A, b, *, regs, lams, mu=1.0, maxiter=100, inner_maxiter=5, rtol=None, x0=None, callback=None, on_failure="ignore"
 ):
     """Split Bregman for ``min ½‖A x − b‖² + Σᵢ lamsᵢ‖Rᵢ x‖₁`` (e.g. anisotropic TV): ``(x, info)``.
 
@@ -106,6 +116,7 @@ def split_bregman(
     (mu/2)Σ‖Rᵢ x − dᵢ + cᵢ‖²`` (``inner_maxiter`` warm-started CGLS steps),
     ``dᵢ ← shrink(Rᵢ x + cᵢ, lamsᵢ/mu)``, ``cᵢ ← cᵢ + Rᵢ x − dᵢ``. Stops when
     ``‖xₖ₊₁ − xₖ‖ ≤ rtol·‖xₖ₊₁‖`` (``rtol=None``: 1e-6). ``b`` named ``(*batch, *A.osize)``.
+    ``maxiter`` is a budget: reaching it returns the last iterate with ``info.converged=False``.
 
     >>> import torch, lazylinops as ll
     >>> A = ll.Identity((4,), dtype=torch.float64)
@@ -118,6 +129,7 @@ def split_bregman(
     """
     who = "ll.split_bregman"
     b = _named(who, A, b)
+    check_finite(who, A, b, x0)
     regs, lams = list(regs), [_check_pos(who, "lams", v) for v in lams]
     if len(regs) != len(lams) or not regs:
         raise ValueError(f"{who}: give one lam per regulariser (got {len(regs)} regs, {len(lams)} lams)")

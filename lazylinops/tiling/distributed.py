@@ -9,16 +9,30 @@ with the whole output, so the operator is collective-consistent: any solver that
 the same number of times on every rank (a Krylov loop on identical data does) works.
 The backend is the process group's: gloo on CPUs, NCCL on GPUs.
 
+Faults: before its data collective every apply runs one small agreement (an ``all_gather``
+of a few integers per rank: an error flag, the dtype, the batch shape and the tile layout).
+A rank whose own work raised (a wrong input, an error inside a tile) still joins it and then
+re-raises its error; every other rank raises ``DistributedError`` naming it and its message,
+and the group stays usable. Ranks that disagree on dtype or batch shape all raise
+``DistributedError`` listing each rank's input, before any data moves. Every collective waits
+at most ``timeout`` seconds (default 60): a rank that died or never called the apply makes the
+others raise ``DistributedError`` then, not after the process group's 30 minutes.
+
 >>> import lazylinops as ll
 >>> ll.tiling.distributed.is_ready()
 False
 """
+
+import datetime
+import numbers
+import zlib
 
 import torch
 import torch.distributed as dist
 
 from ..base import LinearOperator, as_device, promote
 from ..dims import prod
+from ..errors import DistributedError
 from .distribute import WeightMover, region
 from .spec import BatchSpec
 from .split import split
@@ -37,23 +51,71 @@ def _index(region):
     return (Ellipsis, *(slice(a, b) for a, b in region))
 
 
+DEFAULT_TIMEOUT = 60.0  # seconds a sharded apply's collective waits for the other ranks
+_DTYPES = (
+    torch.float16,
+    torch.bfloat16,
+    torch.float32,
+    torch.float64,
+    torch.complex32,
+    torch.complex64,
+    torch.complex128,
+)
+_MAX_BATCH = 8  # batch dims sent verbatim in the agreement (all of them enter its checksum)
+_HEADER = 6 + _MAX_BATCH  # status, adjoint, dtype, layout, number of batch dims, batch checksum, dims
+_MESSAGE_BYTES = 1024  # an error message sent to the other ranks (only when a rank failed)
+
+
+def _seconds(timeout):
+    if isinstance(timeout, datetime.timedelta):
+        timeout = timeout.total_seconds()
+    if isinstance(timeout, bool) or not isinstance(timeout, numbers.Real) or not timeout > 0:
+        raise ValueError(
+            f"shard: timeout must be a positive number of seconds (or a datetime.timedelta), got {timeout!r}; "
+            "e.g. timeout=60"
+        )
+    return float(timeout)
+
+
+def _crc(value):
+    return zlib.crc32(repr(value).encode())
+
+
 class Sharded(LinearOperator):
     """Tiles of one operator spread over the ranks of a process group (built by ``shard``).
 
     ``tiles[k]`` is the tile on this rank, or ``None`` when rank ``owners[k]`` holds it.
-    Apply: local tiles, then one ``all_gather`` (disjoint output blocks) or one
-    ``all_reduce`` (blocks that add up). ``.H`` and ``.N`` stay sharded. Gradients do not
-    flow through the collectives.
+    Apply: local tiles, one small agreement ``all_gather`` (every rank healthy, same dtype,
+    batch shape and operator?), then one ``all_gather`` (disjoint output blocks) or one
+    ``all_reduce`` (blocks that add up). A failure on any rank raises on every rank
+    (``DistributedError`` on the others); each collective waits at most ``timeout`` seconds.
+    ``.H`` and ``.N`` stay sharded. Gradients do not flow through the collectives.
     """
 
     def __init__(
-        self, tiles, iregions, oregions, owners, *, ishape, oshape, isize, osize, dtype, device, group=None, tags=()
+        self,
+        tiles,
+        iregions,
+        oregions,
+        owners,
+        *,
+        ishape,
+        oshape,
+        isize,
+        osize,
+        dtype,
+        device,
+        group=None,
+        timeout=DEFAULT_TIMEOUT,
+        tags=(),
     ):
         super().__init__(ishape=ishape, oshape=oshape, isize=isize, osize=osize, dtype=dtype, device=device, tags=tags)
         self.tiles = tuple(tiles)
         self.iregions, self.oregions = tuple(iregions), tuple(oregions)
         self.owners = tuple(owners)
         self.group = group
+        self.timeout = _seconds(timeout)
+        self.layout_key = _crc((self.iregions, self.oregions, self.owners))  # ranks compare it: same operator?
 
     def _like(self, tiles, iregions, oregions, ishape, oshape, isize, osize, tags):
         dtypes = [t.dtype for t in tiles if t is not None] or [self.dtype]
@@ -72,26 +134,133 @@ class Sharded(LinearOperator):
             dtype=dtype,
             device=self.device,
             group=self.group,
+            timeout=self.timeout,
             tags=tags,
         )
 
+    # ------------------------------------------------------------------ faults
+    def _wait(self, work, what):
+        """Wait for an async collective at most ``self.timeout`` seconds; a failure is a ``DistributedError``."""
+        try:
+            work.wait(timeout=datetime.timedelta(seconds=self.timeout))
+        except Exception as exc:
+            raise DistributedError(
+                f"Sharded apply on rank {dist.get_rank()}: the {what} did not complete within {self.timeout:g} s "
+                f"({type(exc).__name__}: {exc}); another rank of the group died, is stuck, or did not make the "
+                "same call (every rank must apply the sharded operator the same number of times). The process "
+                "group is now out of step: destroy it (torch.distributed.destroy_process_group) and start again, "
+                "or raise the timeout with ll.shard(..., timeout=seconds)"
+            ) from exc
+
+    def _ranks(self):
+        """Global rank of every group rank (what error messages name)."""
+        world = dist.get_world_size(self.group)
+        return list(range(world)) if self.group is None else [dist.get_global_rank(self.group, r) for r in range(world)]
+
+    def _header(self, x, adjoint, nb):
+        batch = tuple(x.shape[:nb])
+        passed = getattr(x, "_ll_passed_dtype", x.dtype)
+        code = _DTYPES.index(passed) if passed in _DTYPES else -1
+        dims = list(batch[:_MAX_BATCH]) + [-1] * (_MAX_BATCH - min(nb, _MAX_BATCH))
+        return [0, int(adjoint), code, self.layout_key, nb, _crc(batch), *dims]
+
+    def _agree(self, header, device, error=None):
+        """One ``all_gather`` of every rank's header (``None`` with ``error``: this rank failed).
+
+        Raises ``DistributedError`` on a healthy rank when any rank failed or the ranks differ
+        (dtype, batch shape, adjoint or not, operator); a failed rank returns and raises its own error.
+        """
+        world = dist.get_world_size(self.group)
+        if world == 1:
+            return
+        mine = torch.tensor(header if header is not None else [1] + [0] * (_HEADER - 1), dtype=torch.int64)
+        mine = mine.to(device)
+        parts = [torch.empty_like(mine) for _ in range(world)]
+        self._wait(dist.all_gather(parts, mine, group=self.group, async_op=True), "agreement all_gather")
+        rows = torch.stack(parts).tolist()
+        ranks = self._ranks()
+        failed = [r for r in range(world) if rows[r][0]]
+        if failed:
+            messages = self._messages(error, device, world)  # every rank knows a rank failed: one more collective
+            if error is not None:
+                return
+            reasons = "; ".join(f"rank {ranks[r]}: {messages[r]}" for r in failed)
+            raise DistributedError(
+                f"Sharded apply: rank(s) {[ranks[r] for r in failed]} of the group failed ({reasons}); every rank "
+                "raises so none waits for them. Fix the failing rank's input or operator; the process group is "
+                "still usable",
+                ranks=[ranks[r] for r in failed],
+            )
+        if any(row[1:] != rows[0][1:] for row in rows):
+            layouts = {row[3] for row in rows}
+            which = " and different sharded operators (tile layouts)" if len(layouts) > 1 else ""
+            described = "; ".join(f"rank {ranks[r]}: {_describe(row)}" for r, row in enumerate(rows))
+            differ = [ranks[r] for r, row in enumerate(rows) if row[1:] != rows[0][1:]]  # vs the first rank
+            raise DistributedError(
+                f"Sharded apply: the ranks made different calls{which} ({described}); a sharded apply needs the same "
+                "call with the same input dtype and batch shape on every rank, or its collectives would mix "
+                "mismatched buffers. Pass the same dtype and batch shape everywhere (e.g. x.to(dtype))",
+                ranks=differ,
+            )
+
+    def _messages(self, error, device, world):
+        """Every rank's error text (empty for healthy ranks): one fixed-size ``all_gather``."""
+        text = "" if error is None else f"{type(error).__name__}: {error}"
+        raw = text.encode()[:_MESSAGE_BYTES]
+        mine = torch.zeros(_MESSAGE_BYTES, dtype=torch.uint8)
+        if raw:
+            mine[: len(raw)] = torch.frombuffer(bytearray(raw), dtype=torch.uint8)
+        mine = mine.to(device)
+        parts = [torch.empty_like(mine) for _ in range(world)]
+        self._wait(dist.all_gather(parts, mine, group=self.group, async_op=True), "error-message all_gather")
+        return [bytes(p.tolist()).rstrip(b"\0").decode(errors="replace") for p in parts]
+
+    def _fail(self, error, device):
+        """Join the apply's agreement as a failed rank, so the others raise too (then raise ``error``)."""
+        try:
+            self._agree(None, device, error)
+        except DistributedError as exc:  # the agreement itself failed: say so on this rank's own error
+            error.add_note(str(exc))
+
+    def _prepare(self, x, size, what):
+        try:
+            out = super()._prepare(x, size, what)
+        except Exception as exc:  # a rank with a bad input must still meet the others
+            self._fail(exc, x.device if isinstance(x, torch.Tensor) else self.device)
+            raise
+        if out.dtype != x.dtype:
+            out._ll_passed_dtype = x.dtype  # a fresh copy: the agreement compares the dtype each rank passed
+        return out
+
+    def _matmul_error(self, x, what):
+        error = super()._matmul_error(x, what)
+        self._fail(error, x.device)
+        return error
+
+    # ------------------------------------------------------------------ apply
     def _run(self, x, adjoint):
         ins, outs = (self.oregions, self.iregions) if adjoint else (self.iregions, self.oregions)
         osize = self.isize if adjoint else self.osize
         nb = x.dim() - len(ins[0])
         batch = x.shape[:nb]
         dtype = promote(self.dtype, x.dtype)
-        local = []
-        for k, T in enumerate(self.tiles):
-            if T is not None:
-                y = (T._apply_adjoint if adjoint else T._apply)(x[_index(ins[k])])
-                local.append((k, y.to(dtype)))
+        try:
+            local = []
+            for k, T in enumerate(self.tiles):
+                if T is not None:
+                    y = (T._apply_adjoint if adjoint else T._apply)(x[_index(ins[k])])
+                    local.append((k, y.to(dtype)))
+        except Exception as exc:  # this rank's tiles failed: the others must not wait for its data
+            self._fail(exc, x.device)
+            raise
+        self._agree(self._header(x, adjoint, nb), x.device)  # healthy and consistent everywhere, or raise
         if len(set(outs)) == len(outs):
             return self._gather(local, outs, batch, osize, dtype, x.device)
         out = torch.zeros(*batch, *osize, dtype=dtype, device=x.device)
         for k, y in local:
             out[_index(outs[k])] += y
-        dist.all_reduce(_real(out), group=self.group)  # Σ over ranks of their tiles' blocks
+        work = dist.all_reduce(_real(out), group=self.group, async_op=True)  # Σ over ranks of their tiles' blocks
+        self._wait(work, "all_reduce")
         return out
 
     def _gather(self, local, outs, batch, osize, dtype, device):
@@ -109,7 +278,8 @@ class Sharded(LinearOperator):
             buf[:, offset : offset + counts[k]] = y.reshape(B, counts[k])
             offset += counts[k]
         parts = [torch.empty_like(_real(buf)) for _ in range(world)]
-        dist.all_gather(parts, _real(buf), group=self.group)  # every rank receives every block
+        work = dist.all_gather(parts, _real(buf), group=self.group, async_op=True)  # every rank gets every block
+        self._wait(work, "all_gather")
         out = torch.empty(*batch, *osize, dtype=dtype, device=device)
         for r in range(world):
             got = torch.view_as_complex(parts[r]) if dtype.is_complex else parts[r]
@@ -177,7 +347,16 @@ class Sharded(LinearOperator):
         )
 
 
-def shard(A, spec, *, group=None, device=None):
+def _describe(row):
+    """One rank's agreement header in words."""
+    _, adjoint, code, _, nb, _, *dims = row
+    dtype = _DTYPES[code] if 0 <= code < len(_DTYPES) else "a non-floating dtype"
+    shown = ", ".join(map(str, dims[: min(nb, _MAX_BATCH)])) + (", …" if nb > _MAX_BATCH else "")
+    shown = f"({shown},)" if nb == 1 else f"({shown})"
+    return f"{'adjoint' if adjoint else 'apply'} of a {dtype} input with batch shape {shown}"
+
+
+def shard(A, spec, *, group=None, device=None, timeout=DEFAULT_TIMEOUT):
     """``A`` with its tiles shared out over the ranks of ``group`` (default: the world).
 
     ``spec`` is a ``BatchSpec`` (its ``batch_sizes`` cut the grid; its devices are ignored:
@@ -185,7 +364,16 @@ def shard(A, spec, *, group=None, device=None):
     rank with the same ``A``. ``device`` defaults to this rank's current CUDA device under
     NCCL and to ``A.device`` otherwise. Rank ``r`` keeps tiles ``k`` with
     ``k * world // ntiles == r``; the others are dropped.
+
+    Every collective of an apply waits at most ``timeout`` seconds (a number or a
+    ``datetime.timedelta``; default 60) before raising ``ll.DistributedError`` on the ranks
+    still waiting. Each apply first agrees on health and input (one small ``all_gather``): a
+    rank that raises makes every other rank raise ``DistributedError`` at once, and ranks
+    passing different dtypes or batch shapes all raise, naming each rank's input. The timeout
+    also bounds how long the fastest rank waits for the slowest one's local tiles: keep it
+    above the time one rank's share of an apply takes.
     """
+    timeout = _seconds(timeout)
     if not is_ready():
         raise RuntimeError(
             "shard: torch.distributed is not initialised; call torch.distributed.init_process_group("
@@ -218,5 +406,6 @@ def shard(A, spec, *, group=None, device=None):
         dtype=A.dtype,
         device=device,
         group=group,
+        timeout=timeout,
         tags=A.tags,
     )

@@ -39,6 +39,7 @@ ENTRIES = [
             rtol=_tight(dt),
         ),
         invertible=True,
+        tags=("iterative",),
         hermitian=True,
         pd=True,
         rtol=10.0,
@@ -48,5 +49,6 @@ ENTRIES = [
         lambda dt: ll.inv(WeightedCumsum(randn(5, dtype=dt, seed=64) + 3), method="gmres", rtol=_tight(dt)),
         invertible=True,
         rtol=10.0,
+        tags=("iterative",),
     ),
 ]
