@@ -7,6 +7,7 @@ device moves, serialization — is derived here once.
 """
 
 import copy
+import functools
 import warnings
 
 import torch
@@ -142,6 +143,32 @@ def _rebuild_operator(cls, state):
     return _rebuild(cls, state)
 
 
+def _inverse_with_swapped_names(hook):
+    """``hook`` (an ``_inverse`` override) whose result maps ``A``'s output names back to its input names.
+
+    Hooks build ``A⁻¹`` from one side's names (``Diagonal(1/w, A.ishape)``); for a renamed square
+    ``A: ishape → oshape`` the inverse is ``oshape → ishape``, so the names are put right here, once.
+    """
+
+    @functools.wraps(hook)
+    def _inverse(self):
+        inv = hook(self)
+        if inv is None or (inv._ishape == self._oshape and inv._oshape == self._ishape):
+            return inv
+        if inv._isize != self._osize or inv._osize != self._isize:
+            raise ShapeError(
+                f"{type(self).__name__}._inverse() returned {type(inv).__name__} with sizes "
+                f"{tuple(inv._osize)}←{tuple(inv._isize)}; the inverse of a {tuple(self._osize)}←{tuple(self._isize)} "
+                "operator must map its output sizes back to its input sizes"
+            )
+        from .operators.compose import swapped
+
+        return swapped(inv, self)  # A⁻¹: oshape → ishape
+
+    _inverse._swaps_names = True
+    return _inverse
+
+
 def _normalize_tags(tags):
     """Sorted tags with their implications: pd ⇒ psd ⇒ hermitian."""
     tags = set(tags)
@@ -255,6 +282,9 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         torch.serialization.add_safe_globals([cls])
+        hook = cls.__dict__.get("_inverse")
+        if hook is not None and not getattr(hook, "_swaps_names", False):
+            cls._inverse = _inverse_with_swapped_names(hook)  # every hook's result passes through here
 
     def __init__(self, *, ishape=None, oshape=None, isize, osize, dtype=None, device=None, tags=()):
         isize, osize = as_size(isize, "isize"), as_size(osize, "osize")
@@ -875,7 +905,9 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
         ish = self._ishape if ishape is None else check_names(Dim(ishape), self._isize, "ishape")
         osh = self._oshape if oshape is None else check_names(Dim(oshape), self._osize, "oshape")
-        return self._renamed(ish, osh)
+        out = self._renamed(ish, osh)
+        kept = self._KEPT_TAGS.intersection(self._tags)
+        return out._with_tags(*kept) if kept else out  # the same matrix: its structural tags stay true
 
     def _renamed(self, ishape, oshape):
         """Hook: operators whose state refers to their names override this."""
@@ -947,7 +979,18 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return None
 
     def _inverse(self):
-        """Hook: an exact structural inverse operator, or None."""
+        """Hook: an exact structural inverse operator, or None.
+
+        Contract (``ll.solve`` relies on it): the result equals ``A⁻¹`` whenever ``A`` is invertible,
+        and it raises ``torch.linalg.LinAlgError`` or gives a non-finite result only when ``A`` is
+        singular (an infinite pivot: Diagonal, Scalar, Zero, Mask, and Chain/Kronecker/block-diagonal
+        of such), which the solver reports as ``ll.SingularError``. Two class attributes on the
+        returned operator (or any node of it) weaken this: ``_inverse_factored = True`` (a numerical
+        factorisation: LU, Cholesky, a capacitance; the solver measures the true residual) and
+        ``_inverse_conditional = True`` (the formula needs more than ``A`` invertible, e.g. Woodbury
+        needs ``D⁻¹``; a failure then proves nothing and the solver goes on to an iterative method).
+        Return None rather than an inverse whose formula is known not to apply.
+        """
         return None
 
     def _split(self, tile):

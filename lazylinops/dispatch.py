@@ -102,10 +102,30 @@ def check_densify_limit(op, what):
         )
 
 
+_NAMESPACES = {  # C modules of torch's namespaces → the name users write
+    "torch._C._linalg": "linalg",
+    "torch._C._fft": "fft",
+    "torch._C._special": "special",
+    "torch._C._nn": "nn",
+}
+
+
 def _fname(func):
+    """The name a user writes: ``torch.linalg.matrix_norm``, ``Tensor.sum``, ``torch.nn.functional.relu``."""
     name = getattr(func, "__name__", None) or repr(func)
     qual = getattr(func, "__qualname__", "")
-    return qual if qual.startswith(("Tensor.", "TensorBase.")) else f"torch.{name}" if "." not in name else name
+    if qual.startswith(("Tensor.", "TensorBase.")):
+        return qual.replace("TensorBase.", "Tensor.", 1)
+    if "." in name:
+        return name
+    module = getattr(func, "__module__", None) or ""
+    space = _NAMESPACES.get(module)
+    if space is not None:  # torch._C._linalg.linalg_matrix_norm is torch.linalg.matrix_norm
+        prefix = space + "_"
+        return f"torch.{space}.{name[len(prefix) :] if name.startswith(prefix) else name}"
+    if module.startswith("torch.") and not module.startswith("torch._"):
+        return f"{module}.{name}"  # torch.nn.functional.relu, torch.nn.init.normal_
+    return f"torch.{name}"
 
 
 def _walk(obj, fn):

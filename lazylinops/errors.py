@@ -14,8 +14,12 @@ class LazyLinopsError(Exception):
     """
 
 
-class ShapeError(LazyLinopsError, ValueError):
-    """Named shapes or sizes that do not fit together (names both shapes)."""
+class ShapeError(LazyLinopsError, ValueError, RuntimeError):
+    """Named shapes or sizes that do not fit together (names both shapes).
+
+    A ``ValueError`` (DESIGN §7) and also a ``RuntimeError``, which is what dense torch raises
+    for the same mismatch, so code written against dense tensors catches it too.
+    """
 
 
 class DtypeError(LazyLinopsError, TypeError):

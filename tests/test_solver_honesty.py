@@ -97,6 +97,13 @@ SINGULAR = {
     "Mask": lambda: ll.Mask(torch.tensor([True, False, True, True]), dtype=F64),
     "Diagonal0": lambda: ll.Diagonal(torch.tensor([1.0, 0.0, 2.0, 3.0], dtype=F64)),
     "DenseLU": lambda: ll.Dense(torch.ones(4, 4, dtype=F64)),
+    # D invertible, capacitance I + VᴴD⁻¹U singular: det(D + UVᴴ) = det D · det(I + VᴴD⁻¹U) = 0
+    "Woodbury-capacitance": lambda: ll.Diagonal(torch.ones(4, dtype=F64)) - ll.LowRank(torch.eye(4, 1, dtype=F64)),
+    # D singular and so is D + UVᴴ (row 0 is zero): the zero of D moves into the low-rank part
+    "Woodbury-D-singular": lambda: (
+        ll.Diagonal(torch.tensor([0.0, 1.0, 2.0, 3.0], dtype=F64))
+        + ll.LowRank(torch.tensor([[0.0], [1.0], [1.0], [0.0]], dtype=F64))
+    ),
 }
 
 
@@ -118,6 +125,119 @@ def test_minres_singular_never_converged():
     D = ll.Diagonal(torch.tensor([1.0, 0.0], dtype=F64)).with_tags(hermitian=True)
     with pytest.raises(ll.SingularError):
         ll.solve(D, torch.ones(2, dtype=F64), method="minres")
+
+
+# ------------------------------------------------ inverses whose formula needs more than A invertible
+
+
+def _diag_plus_lowrank(d, seed=0, r=2):
+    torch.manual_seed(seed)
+    U = torch.randn(len(d), r, dtype=F64)
+    return ll.Diagonal(torch.tensor(d, dtype=F64)) + ll.LowRank(U), U
+
+
+@pytest.mark.parametrize(
+    "d",
+    [[0.0, 1, 1, 1, 1, 1], [0.0, 0, 1, 2, 3, 4], [1e-300, 1, 1, 1, 1, 1], [1e-17, 1, 1, 1, 1, 1]],
+    ids=["one-zero", "two-zeros", "tiny", "negligible"],
+)
+def test_woodbury_with_singular_D_still_solves(d):
+    """D + UUᵀ is invertible though D is not (issue 8): Woodbury must not refuse it, and logdet stays exact."""
+    A, U = _diag_plus_lowrank(d)
+    W = torch.diag(torch.tensor(d, dtype=F64)) + U @ U.T
+    torch.manual_seed(0)
+    b = torch.randn(6, 3, dtype=F64)
+    x, info = ll.solve(A, b, return_info=True)
+    assert info.converged and not info.status.failed
+    torch.testing.assert_close(x, torch.linalg.solve(W, b), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close((ll.inv(A) @ b[:, 0]), torch.linalg.solve(W, b[:, 0]), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(ll.logdet(A), torch.logdet(W), rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(ll.lstsq(A, b), torch.linalg.solve(W, b), rtol=1e-9, atol=1e-9)
+
+
+def test_woodbury_refuses_a_singular_D_directly():
+    D = ll.Diagonal(torch.tensor([0.0, 1.0, 1.0], dtype=F64))
+    W = ll.Woodbury(D, ll.LowRank(torch.ones(3, 1, dtype=F64)))
+    with pytest.raises(ValueError, match="D⁻¹ does not exist"):
+        W @ torch.ones(3, dtype=F64)
+
+
+@pytest.mark.parametrize("kind", ["auto", "dense", "torch", "lstsq"])
+def test_numerically_singular_dense_is_refused(kind):
+    """LU of a rank-3 6×6 matrix finds no exact zero pivot; its answer leaves ‖b − A x‖ > ‖b‖: refused."""
+    torch.manual_seed(0)
+    b = torch.randn(6, dtype=F64)
+    M = torch.randn(6, 3, dtype=F64)
+    A = ll.Dense(M @ M.T)
+    if kind == "lstsq":  # the minimum-norm least-squares solution instead
+        torch.testing.assert_close(ll.lstsq(A, b), torch.linalg.pinv(M @ M.T) @ b, rtol=1e-7, atol=1e-8)
+        return
+    with pytest.raises(ll.SingularError, match="numerically singular") as exc:
+        if kind == "torch":
+            torch.linalg.solve(A, b)
+        else:
+            ll.solve(A, b, method=kind)
+    err = exc.value
+    assert isinstance(err, torch.linalg.LinAlgError)
+    assert err.info.status is ll.Status.singular and not err.info.converged and err.x.shape == (6,)
+    torch.testing.assert_close(err.info.residual_norm, torch.linalg.vector_norm(b - (M @ M.T) @ err.x))
+
+
+@pytest.mark.parametrize("dt", [torch.float32, F64])
+@pytest.mark.parametrize("method", ["auto", "dense"])
+def test_direct_solve_records_its_measured_residual(method, dt):
+    """A well-posed system: a direct solve is exact, its residual measured (one matvec for a fresh LU).
+
+    In float32 an LU routinely leaves a residual above the default rtol (1e-5·‖b‖) on such a system;
+    the backward-stable answer (what torch returns) stands, with the measured value recorded.
+    """
+    W = _matrix("general", 1e4).to(dt)  # cond 1e4: well-posed in both precisions
+    b = _rand((N, 2), 15).to(dt)
+    x, info = ll.solve(ll.Dense(W), b, method=method, return_info=True)
+    assert info.converged and info.status is ll.Status.exact
+    assert ("above the tolerance" in info.message) == (dt == torch.float32), info.message
+    assert info.matvecs == (method == "auto") + (dt == torch.float32)  # the residual, the cond bound ‖A b‖
+    r = torch.linalg.vector_norm(b.double() - W.double() @ x.double(), dim=0)  # re-measured exactly here
+    slack = 40 * torch.finfo(dt).eps * torch.linalg.matrix_norm(W.double(), 2) * torch.linalg.vector_norm(x, dim=0)
+    assert ((info.residual_norm.double() - r).abs() <= slack.double()).all(), (info.residual_norm, r)
+    torch.testing.assert_close(x, torch.linalg.solve(W, b), rtol=1e-3 if dt == torch.float32 else 1e-10, atol=0)
+
+
+@pytest.mark.parametrize("family", ["Diagonal", "Dense", "Woodbury"])
+def test_inverse_gradients_across_optimizer_steps(family):
+    """Gradients through ``ll.inv(A) @ b`` (one operator and one ll.inv kept across steps) equal dense."""
+    torch.manual_seed(0)
+    b = torch.randn(6, dtype=F64)
+    if family == "Diagonal":
+        params = [torch.linspace(1.0, 2.0, 6, dtype=F64)]
+        build, dense = ll.Diagonal, torch.diag
+    elif family == "Dense":
+        params = [torch.randn(6, 6, dtype=F64) + 6 * torch.eye(6, dtype=F64)]
+        build, dense = ll.Dense, lambda w: w
+    else:
+        params = [torch.tensor([0.0, 1, 2, 1, 2, 1], dtype=F64), torch.randn(6, 2, dtype=F64)]
+
+        def build(d, U):
+            return ll.Diagonal(d) + ll.LowRank(U)
+
+        def dense(d, U):
+            return torch.diag(d) + U @ U.T
+
+    ours = [torch.nn.Parameter(p.clone()) for p in params]
+    ref = [torch.nn.Parameter(p.clone()) for p in params]
+    Ainv = ll.inv(build(*ours))
+    opts = torch.optim.SGD(ours, lr=0.05), torch.optim.SGD(ref, lr=0.05)
+    for _ in range(3):
+        for opt in opts:
+            opt.zero_grad()
+        with torch.no_grad():
+            Ainv @ b  # fill the caches at this version
+        (Ainv @ b).square().sum().backward()
+        torch.linalg.solve(dense(*ref), b).square().sum().backward()
+        for p, q in zip(ours, ref):
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-9, atol=1e-12)
+        for opt in opts:
+            opt.step()
 
 
 # ------------------------------------------------------------------------------------ non-finite inputs

@@ -16,6 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.overrides import TorchFunctionMode
 
 import lazylinops as ll
 
@@ -120,6 +121,82 @@ def test_value_tags_follow_the_weight_sign():
     with torch.no_grad():
         w[1] = 2.0
     assert "pd" in S.tags and "pd" in D.tags
+
+
+def _composites(p, q, c):
+    """Composites over Diagonal weights ``p``, ``q`` (real) and ``c`` (complex); weights used as given (aliased)."""
+
+    def D(w, n="N"):
+        return ll.Diagonal(w, n)
+
+    I4 = ll.Identity((4,), "N", dtype=p.dtype, device=p.device)
+    return {
+        "kronecker": lambda: ll.Kronecker(D(p), D(q, "M")),
+        "block_diagonal": lambda: ll.Concat(D(p), D(q), idim="N", odim="N"),
+        "block_diagonal_renamed": lambda: ll.Concat(D(p), D(q), idim="N", odim="N").rename(ishape="A", oshape="B"),
+        "stack_diagonal": lambda: ll.Stack(D(p), D(q), idim="S", odim="S"),
+        "adjoint": lambda: ll.Adjoint(D(p)),
+        "H": lambda: D(c).H,
+        "conj": lambda: ll.Conj(D(c)),
+        "inverse": lambda: ll.Inverse(D(p)),
+        "distribute": lambda: ll.distribute(D(p), ll.BatchSpec({"N": 2})),
+        "sum": lambda: ll.Sum(D(p), I4),
+        "scaled": lambda: 2.0 * ll.Kronecker(D(p), D(q, "M")),
+        "renamed": lambda: D(p).rename(ishape="A", oshape="B"),
+        "woodbury": lambda: ll.Woodbury(D(p), ll.LowRank(q.reshape(4, 1), ishape="N", oshape="N")),
+    }
+
+
+COMPOSITES = sorted(_composites(*[torch.ones(4)] * 3))
+
+
+@pytest.mark.parametrize("name", COMPOSITES)
+def test_composite_tags_follow_in_place_weight_changes(name):
+    p = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    q, c = p + 1, p.to(torch.complex128)
+    build = _composites(p, q, c)[name]
+    A = build()
+    before = A.tags
+    assert "pd" in before or name == "distribute", f"{name}: {sorted(before)}"  # the positive weights are seen
+    for sign in (-1, -1):  # negative, then positive again
+        with torch.no_grad():
+            for w in (p, q, c):
+                w.mul_(sign)
+        assert A.tags == build().tags, f"{name}: tags {sorted(A.tags)} != fresh {sorted(build().tags)}"
+    assert A.tags == before
+
+
+_READS = {torch.Tensor.item, torch.Tensor.tolist, torch.Tensor.__bool__, torch.Tensor.__float__, torch.Tensor.__int__}
+
+
+class _CountReads(TorchFunctionMode):
+    """Counts host reads of tensor values (each one a device sync on an accelerator)."""
+
+    def __init__(self):
+        super().__init__()
+        self.reads = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in _READS:
+            self.reads.append(func.__name__)
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("name", COMPOSITES)
+def test_building_composites_reads_no_weight_values(name):
+    p = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64)
+    build = _composites(p, p + 1, p.to(torch.complex128))[name]
+    with _CountReads() as mode:
+        A = build()
+    assert mode.reads == [], f"{name}: building read weight values: {mode.reads}"
+    with _CountReads() as first:
+        A.tags  # noqa: B018 - value tags: computed on request, at most one read per weight …
+    with _CountReads() as again:
+        A.tags  # noqa: B018 - … and cached
+    assert len(first.reads) <= len(A._tree_tensors()) and again.reads == [], f"{name}: {first.reads}, {again.reads}"
+    meta = torch.tensor([1.0, 2.0, 3.0, 4.0], dtype=torch.float64, device="meta")  # no values at all
+    A = _composites(meta, meta.clone(), meta.to(torch.complex128))[name]()
+    assert A.device.type == "meta" and "pd" not in A.tags
 
 
 @pytest.mark.parametrize("kind", ["diagonal", "dense"])

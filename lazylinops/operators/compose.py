@@ -39,7 +39,7 @@ def relabel(op, ishape, oshape):
     if op.ishape == ishape and op.oshape == oshape:
         return op
     try:
-        return op._renamed(ishape, oshape)
+        out = op._renamed(ishape, oshape)
     except ShapeError:
         from .reshape import Reshape
 
@@ -48,7 +48,22 @@ def relabel(op, ishape, oshape):
             ops.insert(0, Reshape(op.osize, op.osize, op.oshape, oshape, dtype=op.dtype, device=op.odevice))
         if op.ishape != ishape:
             ops.append(Reshape(op.isize, op.isize, ishape, op.ishape, dtype=op.dtype, device=op.device))
-        return Chain(*ops)
+        out = Chain(*ops)
+    return out._with_tags(*op._tags)  # the same matrix: its structural tags stay true
+
+
+def lazy_tags(op, combine):
+    """``combine()``: tags from ``op``'s children's full tags (value-derived ones included).
+
+    What a composite's ``_lazy_tags`` returns: computed on request (never at construction, no
+    host sync there) and cached in ``op._fresh_cache()``, so an in-place change of any weight in
+    the tree re-derives them; the constructor passes the same rule on the children's ``_tags``.
+    """
+    cache = op._fresh_cache()
+    tags = cache.get("lazy_tags")
+    if tags is None:
+        tags = cache["lazy_tags"] = tuple(combine())
+    return tags
 
 
 def dense_children(ops, dtype):
@@ -168,12 +183,21 @@ class Chain(LinearOperator):
         invs = [op._inverse() for op in reversed(self.ops)]
         return None if any(i is None for i in invs) else Chain(*invs)  # (A B)⁻¹ = B⁻¹ A⁻¹
 
+    def _lazy_tags(self):
+        from .basic import Scalar
+
+        ops = self.ops
+        if len(ops) != 2 or Scalar not in (type(ops[0]), type(ops[1])):
+            return ()
+        c, X = (ops[0], ops[1]) if type(ops[0]) is Scalar else (ops[1], ops[0])
+        return lazy_tags(self, lambda: _scaled_tags(c.tags, X.tags))  # what c·A is (built by A * c)
+
     def _renamed(self, ishape, oshape):
         ops = list(self.ops)
         if len(ops) == 1:
-            return Chain(ops[0].rename(ishape, oshape))._with_tags(*self._tags)
+            return Chain(ops[0].rename(ishape, oshape))
         ops[0], ops[-1] = ops[0].rename(oshape=oshape), ops[-1].rename(ishape=ishape)
-        return Chain(*ops)._with_tags(*self._tags)  # the same matrix: its tags stay true
+        return Chain(*ops)  # rename() keeps the tags
 
     _split_internal = True  # splitting a dim between two factors reduces it: Σₛ A[:, s] B[s, :]
 
@@ -184,6 +208,15 @@ class Chain(LinearOperator):
         if all(p is op for p, op in zip(parts, self.ops)):
             return self
         return Chain(*parts)  # (A B)[block] = A[rows, s] B[s, cols], s the shared slice
+
+
+def _scaled_tags(c, A):
+    """Tags of c·A from those of ``c`` (a Scalar) and ``A``: c > 0 keeps hermitian / psd / pd,
+    c ≥ 0 keeps hermitian / psd, c real keeps hermitian."""
+    keep = {"hermitian", "psd", "pd"} if "pd" in c else {"hermitian", "psd"} if "psd" in c else set()
+    if "hermitian" in c:
+        keep.add("hermitian")
+    return tuple(sorted(keep.intersection(A)))
 
 
 def _sum_tags(ops, eager=False):
@@ -244,10 +277,7 @@ class Sum(LinearOperator):
         self.ops = tuple(flat)
 
     def _lazy_tags(self):
-        cache = self._fresh_cache()
-        if "sum_tags" not in cache:
-            cache["sum_tags"] = _sum_tags(self.ops)  # with the terms' value-derived tags
-        return cache["sum_tags"]
+        return lazy_tags(self, lambda: _sum_tags(self.ops))  # with the terms' value-derived tags
 
     def _apply(self, x):
         ops = self.ops
@@ -270,11 +300,18 @@ class Sum(LinearOperator):
         return Sum(*[op.conj() for op in self.ops])
 
     def _renamed(self, ishape, oshape):
-        return Sum(*[op.rename(ishape, oshape) for op in self.ops])._with_tags(*self._tags)  # same matrix, same tags
+        return Sum(*[op.rename(ishape, oshape) for op in self.ops])  # rename() keeps the tags
 
     def _inverse(self):
+        from ..rules.sum import fold_terms
         from ..rules.woodbury import sum_inverse
 
+        # terms kept apart at construction (weights requiring grad: never stale) are folded here, on each call
+        terms = fold_terms(self.ops, self.dtype, force=True)
+        if len(terms) == 1:
+            return terms[0]._inverse()  # e.g. (diag(p) + λI)⁻¹ = diag(1 / (p + λ))
+        if len(terms) < len(self.ops):
+            return sum_inverse(Sum(*terms))
         return sum_inverse(self)  # (D + U Vᴴ)⁻¹ by Woodbury when recognised, else None
 
     def _diagonal(self):
@@ -307,8 +344,11 @@ class Adjoint(LinearOperator):
     """The lazy adjoint ``Aᴴ`` of an operator without a structural one."""
 
     def __init__(self, op):
-        self._init_like(op, adjoint=True, tags=op.tags, device=op.odevice)
+        self._init_like(op, adjoint=True, tags=op._tags, device=op.odevice)
         self.op = op
+
+    def _lazy_tags(self):
+        return lazy_tags(self, lambda: self.op.tags)  # Aᴴ is hermitian / psd / pd / unitary when A is
 
     odevice = property(lambda self: self.op.idevice)
 
@@ -354,8 +394,11 @@ class Conj(LinearOperator):
     """The lazy elementwise conjugate ``conj(A)``: ``conj(A) x = conj(A conj(x))``."""
 
     def __init__(self, op):
-        self._init_like(op, tags=op.tags)
+        self._init_like(op, tags=op._tags)
         self.op = op
+
+    def _lazy_tags(self):
+        return lazy_tags(self, lambda: self.op.tags)  # conj(A) is hermitian / psd / pd / unitary when A is
 
     odevice = property(lambda self: self.op.odevice)
 

@@ -282,9 +282,11 @@ class DenseInverse(LinearOperator):
     Dense equivalent: ``torch.linalg.solve(W, y)``.
     """
 
+    _inverse_factored = True  # LU/Cholesky: ll.solve measures the residual (numerically singular W refused)
+
     def __init__(self, op):
-        optags = op.tags
-        self._init_like(op, adjoint=True, tags=[t for t in ("hermitian", "pd", "psd") if t in optags])
+        # a Dense has structural tags only (no value-derived ones), so these are all of them
+        self._init_like(op, adjoint=True, tags=[t for t in ("hermitian", "pd", "psd") if t in op._tags])
         self.op = op
 
     def _factor(self, dtype):

@@ -6,6 +6,11 @@ from ..errors import ShapeError
 _OPTIONS = ("method", "rtol", "atol", "maxiter", "M", "restart", "on_failure")
 
 
+def inverse_tags(tags):
+    """(A⁻¹)ᴴ = (Aᴴ)⁻¹ keeps hermitian and unitary; A ≻ 0 ⇒ A⁻¹ ≻ 0 (psd alone says nothing: A may be singular)."""
+    return tuple(t for t in ("hermitian", "pd", "unitary") if t in tags)
+
+
 class Inverse(LinearOperator):
     """``A⁻¹`` for a square operator ``A``, applied by ``ll.solve`` with the stored options.
 
@@ -34,14 +39,16 @@ class Inverse(LinearOperator):
         if A.shape[0] != A.shape[1]:
             raise ShapeError(f"Inverse: A must be square, got {tuple(A.shape)}; for least squares use ll.lstsq")
         make_options("Inverse", **solve_options)  # validate now, not at the first apply
-        tags = [t for t in ("hermitian", "pd", "unitary") if t in A.tags]  # (A⁻¹)ᴴ = (Aᴴ)⁻¹; A ≻ 0 ⇒ A⁻¹ ≻ 0
-        if "pd" in tags:
-            tags.append("psd")
-        self._init_like(A, adjoint=True, tags=tags)
+        self._init_like(A, adjoint=True, tags=inverse_tags(A._tags))  # structural only: see _lazy_tags
         M = solve_options.pop("M", None)
         self.op = A
         self.precond = M if isinstance(M, LinearOperator) else None
         self.options = tuple(sorted({**solve_options, **({"M": M} if isinstance(M, str) else {})}.items()))
+
+    def _lazy_tags(self):
+        from .compose import lazy_tags
+
+        return lazy_tags(self, lambda: inverse_tags(self.op.tags))
 
     def _opts(self, adjoint=False):
         """The validated solve options (``M → Mᴴ`` for the adjoint), built once per direction."""
@@ -88,10 +95,12 @@ class Inverse(LinearOperator):
         return self.op  # (A⁻¹)⁻¹ = A
 
     def _diagonal(self):
-        from ..solvers.core import structural_inverse
+        from ..solvers.core import inverse_kind, structural_inverse
 
         inv = structural_inverse(self.op)
-        return None if inv is None else inv._diagonal()
+        if inv is None or inverse_kind(inv)[1]:  # a conditional formula (Woodbury) may not hold for this A
+            return None
+        return inv._diagonal()
 
     def _renamed(self, ishape, oshape):
         return Inverse(self.op.rename(ishape=oshape, oshape=ishape), **self._kw(lambda M: M))

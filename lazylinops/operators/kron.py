@@ -25,6 +25,11 @@ def _unique(names_per_factor):
     return out
 
 
+def _kron_tags(tags):
+    """A ⊗ B is hermitian / psd / pd / unitary when every factor is (eigenvalues multiply)."""
+    return tuple(t for t in ("hermitian", "psd", "pd", "unitary") if all(t in ts for ts in tags))
+
+
 class Kronecker(LinearOperator):
     """The Kronecker product ``ops[0] ⊗ ops[1] ⊗ …`` (first factor slowest, as ``torch.kron``).
 
@@ -53,7 +58,6 @@ class Kronecker(LinearOperator):
                 raise DeviceError(f"Kronecker: factors on {flat[0].device} and {op.device}; move them to one device")
         inames, onames = _unique([op.ishape for op in flat]), _unique([op.oshape for op in flat])
         flat = [op if (op.ishape, op.oshape) == (i, o) else op.rename(i, o) for op, i, o in zip(flat, inames, onames)]
-        tags = tuple(t for t in ("hermitian", "psd", "pd", "unitary") if all(t in op.tags for op in flat))
         super().__init__(
             ishape=sum(inames, ()),
             oshape=sum(onames, ()),
@@ -61,9 +65,14 @@ class Kronecker(LinearOperator):
             osize=sum((tuple(op.osize) for op in flat), ()),
             dtype=_promote_all(flat),
             device=flat[0].device,
-            tags=tags,
+            tags=_kron_tags([op._tags for op in flat]),  # structural only: value tags are _lazy_tags
         )
         self.ops = tuple(flat)
+
+    def _lazy_tags(self):
+        from .compose import lazy_tags
+
+        return lazy_tags(self, lambda: _kron_tags([op.tags for op in self.ops]))
 
     def _plan(self, adjoint):
         """Per factor (last first): ``(op, matrix or None, pre, n, post)``, built once."""

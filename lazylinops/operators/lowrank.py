@@ -146,8 +146,16 @@ class Woodbury(LinearOperator):
     >>> type(W).__name__, torch.allclose(W.to_dense() @ A.to_dense(), torch.eye(6), atol=1e-5)
     ('Woodbury', True)
 
+    The formula needs ``D⁻¹``: ``D + U Vᴴ`` may be invertible while ``D`` is not, so ``Sum._inverse``
+    only returns a Woodbury when ``1/D`` is finite, and a Woodbury with a singular ``D`` refuses to
+    apply (``ValueError``). With ``D`` invertible, ``det(D + UVᴴ) = det D · det(I + VᴴD⁻¹U)``: a zero
+    pivot of the capacitance means ``D + UVᴴ`` is singular (``ll.SingularError``).
+
     Dense equivalent: ``torch.linalg.inv(D + U @ V.mH)``.
     """
+
+    _inverse_factored = True  # the r×r capacitance is factorised: a solve measures its residual
+    _inverse_conditional = True  # needs D⁻¹: a failure does not prove D + UVᴴ singular
 
     def __init__(self, diag, lowrank):
         if not isinstance(lowrank, LowRank) or lowrank.ishape != diag.ishape or lowrank.oshape != diag.oshape:
@@ -161,10 +169,15 @@ class Woodbury(LinearOperator):
             osize=diag.osize,
             dtype=promote(diag.dtype, lowrank.dtype),
             device=diag.device,
-            tags=_tags(diag, lowrank),
+            tags=_tags(diag._tags, lowrank._tags),  # structural only: value tags are _lazy_tags
         )
         self.dpart = diag
         self.lowrank = lowrank
+
+    def _lazy_tags(self):
+        from .compose import lazy_tags
+
+        return lazy_tags(self, lambda: _tags(self.dpart.tags, self.lowrank.tags))
 
     def _parts(self, dtype):
         """``(d⁻¹, U, V, D⁻¹U, LU factors of I + VᴴD⁻¹U)`` in ``dtype`` (cached without grad)."""
@@ -177,7 +190,23 @@ class Woodbury(LinearOperator):
         dinv = 1 / d
         DU = dinv[:, None] * U
         K = torch.eye(U.shape[1], dtype=dtype, device=U.device) + V.mH @ DU  # capacitance I + VᴴD⁻¹U
-        parts = (dinv, V, DU, *torch.linalg.lu_factor(K))
+        lu, piv, info = torch.linalg.lu_factor_ex(K)
+        bad_d, bad_k = torch.stack([~torch.isfinite(dinv).all(), info.reshape(()) != 0]).tolist()  # one sync
+        if bad_d:
+            raise ValueError(
+                f"Woodbury: D has a zero (or subnormal) entry, so D⁻¹ does not exist and the Woodbury identity "
+                f"does not apply to D + U Vᴴ {tuple(self.shape)} (which may still be invertible); solve it with "
+                "ll.solve(D + ll.LowRank(U, V), b), which then uses an iterative method"
+            )
+        if bad_k:
+            from ..errors import SingularError
+
+            raise SingularError(
+                f"Woodbury: D + U Vᴴ {tuple(self.shape)} is singular: D is invertible and the capacitance "
+                f"I + VᴴD⁻¹U has a zero pivot (det(D + UVᴴ) = det D · det(I + VᴴD⁻¹U) = 0); the system has no "
+                "unique solution — use ll.lstsq for the minimum-norm least-squares solution"
+            )
+        parts = (dinv, V, DU, lu, piv)
         if not self.requires_grad:
             cache[("parts", dtype)] = parts
         return parts
@@ -213,10 +242,10 @@ class Woodbury(LinearOperator):
 
 
 def _tags(diag, lowrank):
-    """(D + U Uᴴ)⁻¹ is Hermitian when both terms are, and PD when D is PD too."""
-    if "hermitian" not in diag.tags or "hermitian" not in lowrank.tags:
+    """(D + U Uᴴ)⁻¹ is Hermitian when both terms are, and PD when D is PD too (``diag``/``lowrank``: their tags)."""
+    if "hermitian" not in diag or "hermitian" not in lowrank:
         return ()
-    return ("hermitian", "pd") if "pd" in diag.tags and "psd" in lowrank.tags else ("hermitian",)
+    return ("hermitian", "pd") if "pd" in diag and "psd" in lowrank else ("hermitian",)
 
 
 def lowrank_rule(L, R):

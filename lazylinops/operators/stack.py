@@ -51,6 +51,18 @@ def _side(ops, side, dim, new, who):
     return names, (*size[:axis], sum(blocks), *size[axis + 1 :]), axis, blocks
 
 
+def _block_tags(ops, tags, iaxis, oaxis):
+    """diag(A, B) is hermitian / psd / pd / unitary when every block is (``tags``: the blocks' tags).
+
+    Only when inputs and outputs are laid out alike (same joined axis, every block ``isize ==
+    osize``): the matrix is then ``P diag(A, B) Pᵀ`` for one permutation ``P``; names do not matter.
+    """
+    if iaxis is None or oaxis is None or iaxis != oaxis or any(op.isize != op.osize for op in ops):
+        return ()
+    common = functools.reduce(lambda a, b: a & b, (set(t) for t in tags))
+    return tuple(t for t in ("hermitian", "psd", "pd", "unitary") if t in common)
+
+
 def _pick(blocks, s):
     """Blocks meeting the slice ``s``: ``[(k, local slice, abs start, abs stop)]``."""
     out, off = [], 0
@@ -106,19 +118,17 @@ class Concat(LinearOperator):
             osize=osize,
             dtype=_promote_all(ops),
             device=ops[0].device,
-            tags=self._block_tags(ops, idim, odim),
+            tags=_block_tags(ops, [op._tags for op in ops], iaxis, oaxis),  # structural only: see _lazy_tags
         )
         self.ops = tuple(ops)
         self.idim, self.odim = idim, odim
         self.iaxis, self.oaxis = iaxis, oaxis
         self.iblocks, self.oblocks = iblocks, oblocks
 
-    @staticmethod
-    def _block_tags(ops, idim, odim):
-        if idim is None or idim != odim:
-            return ()
-        common = functools.reduce(lambda a, b: a & b, (op.tags for op in ops))
-        return tuple(t for t in ("hermitian", "psd", "pd", "unitary") if t in common)
+    def _lazy_tags(self):
+        from .compose import lazy_tags
+
+        return lazy_tags(self, lambda: _block_tags(self.ops, [op.tags for op in self.ops], self.iaxis, self.oaxis))
 
     def _like(self, ops, idim, odim):
         return type(self)(*ops, idim=idim, odim=odim)

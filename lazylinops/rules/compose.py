@@ -88,6 +88,21 @@ RULES = [
 ]
 
 
+# Rules that compute new weight tensors from the factors' values (folds); the others only rearrange structure.
+FOLDS = frozenset((_scalars, _diagonals, lowrank_rule))
+
+
+def foldable(*ops):
+    """Whether the weights of ``ops`` may be folded into new tensors at construction.
+
+    Not when a weight requires grad: a folded weight is a value computed once, so an optimizer
+    step on the ``nn.Parameter`` it came from would leave it stale (and a second backward would
+    find its graph freed). Such factors stay separate; hooks that need the folded form
+    (``Sum._inverse``) fold on demand, each time they are called.
+    """
+    return not any(op.requires_grad for op in ops)
+
+
 def _keep_names(new, L, R):
     """A rule's replacement for ``L R`` with ``L``'s output names and ``R``'s input names.
 
@@ -114,7 +129,12 @@ def simplify_chain(ops):
     while changed and len(ops) > 1:
         changed = False
         for i in range(len(ops) - 1):
+            folds = None
             for rule in RULES:
+                if rule in FOLDS:
+                    folds = foldable(ops[i], ops[i + 1]) if folds is None else folds
+                    if not folds:
+                        continue
                 new = rule(ops[i], ops[i + 1])
                 if new is not None:
                     new = _keep_names(new, ops[i], ops[i + 1])
@@ -144,12 +164,15 @@ def in_dtype(ops, dtype):
     """Weighted factors raised to the composite's precision, so merges happen in it (as dense would).
 
     Only the precision: a real factor stays real in a complex composite (its weights keep
-    their realness, and with it value-derived tags such as pd).
+    their realness, and with it value-derived tags such as pd). Factors whose weights require
+    grad are not cast (a cast is a copy that an optimizer step would leave stale; they are not
+    folded either, and their apply promotes the input as it comes).
     """
     out = []
     for op in ops:
         target = promote(op.dtype, real_dtype(dtype))
-        out.append(op._to(dtype=target) if target != op.dtype and op._has_tensors() else op)
+        cast = target != op.dtype and op._has_tensors() and not op.requires_grad
+        out.append(op._to(dtype=target) if cast else op)
     return out
 
 

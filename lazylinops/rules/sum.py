@@ -9,7 +9,7 @@ from ..operators.basic import Identity, Scalar, Zero, scalar_weight
 from ..operators.compose import Chain, Sum, relabel
 from ..operators.diagonal import Diagonal
 from ..operators.reshape import Reshape
-from .compose import chain, in_dtype, promoted_weights
+from .compose import chain, foldable, in_dtype, promoted_weights
 
 
 def _as_scalar_like(op):
@@ -31,6 +31,27 @@ def _merge(L, R):
         a, b = promoted_weights(L, R)
         return Diagonal(a + b, L.ishape, L.isize)
     return None
+
+
+def fold_terms(ops, dtype, force=False):
+    """The terms of a sum with ``Zero`` dropped and mergeable terms merged (``_merge``).
+
+    Terms whose weights require grad are merged only with ``force`` (see ``compose.foldable``):
+    ``add`` keeps them apart, hooks such as ``Sum._inverse`` fold them on each call.
+    """
+    first = ops[0]
+    terms = []
+    for op in in_dtype(ops, dtype) if not force else ops:
+        if type(op) is Zero:
+            continue
+        for i, t in enumerate(terms):
+            merged = _merge(t, op) if force or foldable(t, op) else None
+            if merged is not None:
+                terms[i] = relabel(merged, first.ishape, first.oshape)  # merges build on one side's names
+                break
+        else:
+            terms.append(op)
+    return terms
 
 
 def _dense_binary(func, a, b):
@@ -65,17 +86,7 @@ def add(A, B):
     if B.ishape != A.ishape or B.isize != A.isize:
         B = Chain(B, Reshape(A.isize, B.isize, A.ishape, B.ishape, dtype=B.dtype, device=B.device))
     dtype = promote(A.dtype, B.dtype)
-    terms = []
-    for op in in_dtype((*(A.ops if type(A) is Sum else (A,)), *(B.ops if type(B) is Sum else (B,))), dtype):
-        if type(op) is Zero:
-            continue
-        for i, t in enumerate(terms):
-            merged = _merge(t, op)
-            if merged is not None:
-                terms[i] = relabel(merged, A.ishape, A.oshape)  # merges build on one side's names
-                break
-        else:
-            terms.append(op)
+    terms = fold_terms((*(A.ops if type(A) is Sum else (A,)), *(B.ops if type(B) is Sum else (B,))), dtype)
     if not terms:
         out = Zero(A.isize, A.osize, A.ishape, A.oshape, dtype=dtype, device=A.device)
     else:

@@ -38,14 +38,50 @@ def split_diag_lowrank(S):
 
 
 def sum_inverse(S):
-    """``(D + U Vᴴ)⁻¹`` as a ``Woodbury`` operator when ``S`` has that structure, else None."""
+    """``(D + U Vᴴ)⁻¹`` as a ``Woodbury`` operator when ``S`` has that structure, else None.
+
+    Woodbury needs ``D⁻¹``; zero (or negligible) entries of ``D`` are first moved into the low-rank
+    part (``regular``), so an invertible ``D + UVᴴ`` with a singular ``D`` still inverts exactly.
+    """
     parts = split_diag_lowrank(S)
+    if parts is None:
+        return None
+    parts = regular(*parts, S)
     if parts is None:
         return None
     D, L = parts
     if L.ishape != S.ishape or L.oshape != S.oshape:
         L = L.rename(S.ishape, S.oshape)
     return Woodbury(D, L)  # (D + UVᴴ)⁻¹ = D⁻¹ − D⁻¹U (I + VᴴD⁻¹U)⁻¹ VᴴD⁻¹
+
+
+def regular(D, L, S):
+    """``(D', L')`` with ``D' + L' = D + L`` and ``D'`` safely invertible, or None (one device sync).
+
+    The k entries of ``d`` that are zero or negligible (``|dᵢ| ≤ eps·max|d|``, or ``1/dᵢ`` not finite)
+    are shifted by ``s = max|d|`` and the shift is taken back in the low-rank part:
+    ``D + UVᴴ = (D + s E Eᴴ) + [U, −s E][V, E]ᴴ`` (``E`` the k unit columns). With ``k > rank`` the sum
+    has rank ≤ n − k + r < n: no Woodbury (None).
+    """
+    dtype = S.dtype
+    d = D._diagonal().to(dtype)
+    a = d.detach().abs()
+    amax = a.max() if a.numel() else a.new_ones(())
+    small = ~torch.isfinite(1 / a) | (a <= torch.finfo(a.dtype).eps * amax)
+    k = int(small.sum())  # one sync
+    if k == 0:
+        return D, L
+    if k > L.rank:
+        return None
+    scale = torch.where(amax > 0, amax, torch.ones_like(amax)).to(dtype)
+    idx = small.nonzero().squeeze(-1)
+    E = torch.zeros(d.shape[0], k, dtype=dtype, device=d.device)
+    E[idx, torch.arange(k, device=d.device)] = 1
+    U, V = L.factors(dtype)
+    D2 = Diagonal((d + scale * small.to(dtype)).reshape(S.osize), S.oshape)
+    r = L.rank + k
+    L2 = LowRank(torch.cat([U, -scale * E], -1).reshape(*S.osize, r), torch.cat([V, E], -1).reshape(*S.isize, r))
+    return D2, L2.rename(S.ishape, S.oshape)
 
 
 def _slogdet_parts(A):
@@ -79,6 +115,9 @@ def _slogdet_parts(A):
         parts = split_diag_lowrank(A)
         if parts is None:
             return None
+        parts = regular(*parts, A)  # the lemma needs D⁻¹: negligible entries moved into the low-rank part
+        if parts is None:
+            return None  # rank ≤ n − k + r < n, yet no structured determinant: the dense one
         D, L = parts
         sd, ld = _slogdet_parts(D)
         dinv = 1 / D._diagonal().to(A.dtype)

@@ -6,7 +6,6 @@ public functions do, after putting ``x`` back in the caller's layout). Gradients
 ``autograd.ImplicitSolve`` (one adjoint solve in backward), never through the iterations.
 """
 
-import cmath
 from dataclasses import dataclass, replace
 
 import torch
@@ -188,9 +187,7 @@ def _choose(who, A, opts, ws):
         inv = _inverse_of(A, ws)
         if inv is not None:
             return "structural", inv
-        if has_tag(A, "hermitian") and has_tag(A, "pd"):
-            return "cg", None
-        return ("minres" if has_tag(A, "hermitian") else "gmres"), None
+        return _iterative(A), None
     if method in _NEEDS:
         _refuse(who, method, A, _NEEDS[method])
     return method, None
@@ -278,13 +275,47 @@ def _apply_inverse(who, A, inv, b, ws, checked):
         raise
 
 
-def _structural(who, A, inv, b, ws):
-    """``x = A⁻¹ b`` by the exact inverse (0 matvecs), with one finiteness sync for ``x`` and new weights.
+def inverse_kind(inv):
+    """``(factored, conditional)`` for a structural inverse (the contract of ``LinearOperator._inverse``).
 
-    Exact by construction: status ``exact``, and the residual is not measured (NaN). A
-    structurally singular operator (a zero pivot: zero diagonal entry, ``Zero``, a mask with
-    zeros, a singular LU) has an inverse with an Inf pivot, so ``x`` is not finite: ``SingularError``.
+    ``factored``: some node of ``inv`` solves by a numerical factorisation (``_inverse_factored``:
+    LU, Cholesky, a capacitance), so its answer is checked by one measured residual.
+    ``conditional``: some node's formula needs more than ``A`` invertible (``_inverse_conditional``:
+    Woodbury needs ``D⁻¹``), so its failure does not prove ``A`` singular.
     """
+    factored = conditional = False
+    stack = [inv]
+    while stack:
+        op = stack.pop()
+        t = type(op)
+        factored = factored or getattr(t, "_inverse_factored", False)
+        conditional = conditional or getattr(t, "_inverse_conditional", False)
+        stack.extend(op.children())
+    return factored, conditional
+
+
+def _kind_of(A, inv):
+    """``inverse_kind(inv)``, cached on ``A`` beside its cached inverse."""
+    cache = A._fresh_cache()
+    if cache.get("inverse") is not inv:
+        return inverse_kind(inv)
+    kind = cache.get("inverse_kind")
+    if kind is None:
+        kind = cache["inverse_kind"] = inverse_kind(inv)
+    return kind
+
+
+def _structural(who, A, inv, b, ws, opts):
+    """``x = A⁻¹ b`` by the exact inverse, or None when a conditional inverse's formula failed.
+
+    Purely structural inverses (Diagonal, FFT, Permutation …) are exact to rounding: status
+    ``exact``, 0 matvecs, residual not measured (NaN). An inverse that factorises (LU,
+    Cholesky, Woodbury's capacitance) is checked by one matvec: the true residual is recorded,
+    and an answer that is not a solution (``direct_record``) raises ``SingularError``. A non-finite
+    ``x`` means a zero pivot (``SingularError``), except for a conditional inverse (None: the
+    caller solves by the next method).
+    """
+    factored, conditional = _kind_of(A, inv)
     cache = A._fresh_cache()
     checked = cache.get("finite")
     x = _apply_inverse(who, A, inv, b, ws, checked)
@@ -294,17 +325,74 @@ def _structural(who, A, inv, b, ws):
     if not checked:  # weights not yet verified: fold their sums in (an Inf weight can give a finite x)
         for w in ws:
             s = s + (w.detach() if w.requires_grad else w).sum()
-    if not cmath.isfinite(s.item()):  # one sync; a finite sum proves every entry finite, else look closer
+    ok = torch.isfinite(s)
+    if factored:
+        batch = _batch(b, A.osize)
+        bf, xf = b.reshape(batch.numel(), A.shape[0]), x.reshape(batch.numel(), A.shape[1])
+        P = Flat(A)
+        res = norm(bf - P.mv(xf))  # the true residual: one matvec, cheap next to a factorisation
+        rtol, atol = check_tolerances(who, opts.rtol, opts.atol, b.dtype)
+        tol = torch.clamp(rtol * norm(bf), min=atol)
+        ok = ok & (res <= tol).all()
+    if not bool(ok):  # one sync; a finite sum proves every entry finite, else look closer
         if not checked:
             _check_weights(who, A, ws)
         if not bool(torch.isfinite(x).all()):
             check_finite(who, A, b)  # NaN/Inf in the data, else a singular operator
+            if conditional:
+                return None
             raise _singular(who, A, f"its exact inverse {type(inv).__name__} has an infinite pivot (a zero pivot)")
     if not checked and not _requires_grad(ws):
         cache["finite"] = True
+    name = type(inv).__name__
+    if factored:
+        if conditional and not bool((res <= tol).all()):
+            return None  # e.g. Woodbury with an ill-conditioned D: not proof that A is singular
+        info = direct_record(who, "structural", f"exact inverse {name}", P, bf, xf, res, tol, batch)
+        return x, info
     res = torch.full(_batch(b, A.osize), float("nan"), dtype=_real(b.dtype), device=b.device)
-    msg = f"exact inverse {type(inv).__name__} (residual not measured: NaN)"
+    msg = f"exact inverse {name} (residual not measured: NaN)"
     return x, SolveInfo("structural", True, 0, res, 0, msg, Status.exact)
+
+
+def direct_record(who, method, what, P, bf, xf, res, tol, batch):
+    """The record of a direct (factorisation) solve whose true residual ``res`` was measured.
+
+    Under ``tol = max(rtol·‖b‖, atol)``: exact. Above it, the answer is judged by a lower bound of
+    the condition number, ``κ ≥ ‖A b‖·‖x‖ / ‖b‖²`` (one more matvec): when ``κ·eps ≥ 0.1`` or the
+    residual is no better than half of ``‖b‖`` (``x = 0`` would do as well), ``A`` is numerically
+    singular and ``SingularError`` is raised (with ``.x`` and ``.info``); otherwise ``A`` is merely
+    ill-conditioned and the backward-stable answer (what ``torch.linalg.solve`` returns) stands,
+    with its residual recorded and said in the message. (A single-precision LU routinely leaves
+    ``‖b − A x‖ ≈ 1e-4 ‖b‖`` on a well-posed system, above the default ``rtol`` of 1e-5.)
+    """
+    met = res <= tol
+    if bool(met.all()):
+        msg = f"{what} (direct factorisation; true residual measured under the tolerance)"
+        return SolveInfo(method, True, 0, res.reshape(batch), P.count, msg, Status.exact)
+    bn = norm(bf)
+    kappa = norm(P.mv(bf)) * norm(xf) / (bn * bn)  # ‖A‖ ≥ ‖A b‖/‖b‖, ‖A⁻¹‖ ≥ ‖x‖/‖b‖
+    eps = torch.finfo(_real(bf.dtype)).eps
+    singular = ~met & ((kappa * eps >= 0.1) | (res > 0.5 * bn))
+    worst = res.max().item()
+    kmax = kappa.max().item()
+    if bool(singular.any()):
+        msg = (
+            f"numerically singular: the {what} leaves a residual of {worst:.3g} (‖b‖ = {bn.max().item():.3g}, "
+            f"tolerance {tol.max().item():.3g}; cond ≳ {kmax:.3g})"
+        )
+        info = SolveInfo(method, False, 0, res.reshape(batch), P.count, msg, Status.singular)
+        err = SingularError(
+            f"{who}: {type(P.A).__name__} {tuple(P.A.shape)} is {msg}; the answer is not a solution — check the "
+            "operator, or use ll.lstsq for the minimum-norm least-squares solution"
+        )
+        err.x, err.info = xf.reshape(*batch, *P.A.isize), info
+        raise err
+    msg = (
+        f"{what} (direct factorisation; true residual {worst:.3g} measured above the tolerance "
+        f"{tol.max().item():.3g}: A is ill-conditioned, cond ≳ {kmax:.3g}; this is the backward-stable answer)"
+    )
+    return SolveInfo(method, True, 0, res.reshape(batch), P.count, msg, Status.exact)
 
 
 def _real(dtype):
@@ -355,7 +443,9 @@ def _explain(who, A, inv_of, b, status):
     """After a failed iterative solve: ``SingularError`` when ``A`` is structurally singular.
 
     ``inv_of()`` gives ``A``'s structural inverse (or None); a singular operator's one has an
-    infinite pivot (or a factorisation with a zero pivot), so ``A⁻¹ b`` is not finite.
+    infinite pivot (or a factorisation with a zero pivot), so ``A⁻¹ b`` is not finite. A
+    conditional inverse (Woodbury) proves nothing by a non-finite result: its formula may fail
+    on an invertible ``A``.
     """
     inv = inv_of()
     if inv is None:
@@ -366,7 +456,7 @@ def _explain(who, A, inv_of, b, status):
         raise _singular(who, A, f"{type(inv).__name__}: {exc}") from None
     except Exception:  # an inverse that cannot even run explains nothing; report the failure itself
         return
-    if not bool(torch.isfinite(x).all()):
+    if not bool(torch.isfinite(x).all()) and not inverse_kind(inv)[1]:
         raise _singular(who, A, f"{status.name}; its exact inverse {type(inv).__name__} has an infinite pivot")
 
 
@@ -403,8 +493,13 @@ def solve_core(who, A, b, opts, x0=None, ws=None):
     method, inv = _choose(who, A, opts, ws)
     if x0 is not None:
         check_finite_tensor(who, "x0", x0)
+    note = ""
     if method == "structural":
-        return _structural(who, A, inv, b, ws)
+        out = _structural(who, A, inv, b, ws, opts)
+        if out is not None:
+            return out
+        method = _iterative(A)  # a conditional inverse's formula failed (Woodbury, D near singular): next method
+        note = f" ({type(inv).__name__} did not apply: its formula failed on this A)"
     _verify_weights(who, A, ws)
     check_finite_tensor(who, "b", b)
     dtype = b.dtype
@@ -415,10 +510,12 @@ def solve_core(who, A, b, opts, x0=None, ws=None):
         X, info = torch.linalg.solve_ex(D, bf.mT)
         if bool((info != 0).any()) or not bool(torch.isfinite(X).all()):
             raise _singular(who, A, "the LU factorisation of A.to_dense() found a zero pivot")
-        x = X.mT.reshape(*batch, *A.isize)
-        res = norm(bf - X.mT @ D.mT).reshape(batch)  # measured
-        msg = "dense LU solve of A.to_dense() (residual measured)"
-        return x, SolveInfo("dense", True, 0, res, 0, msg, Status.exact)
+        xf = X.mT
+        res = norm(bf - xf @ D.mT)  # measured
+        rtol, atol = check_tolerances(who, opts.rtol, opts.atol, dtype)
+        tol = torch.clamp(rtol * norm(bf), min=atol)
+        info = direct_record(who, "dense", "dense LU solve of A.to_dense()", _DenseFlat(D, A), bf, xf, res, tol, batch)
+        return xf.reshape(*batch, *A.isize), info
     if A.shape[0] != A.shape[1] and method not in ("cgls", "lsqr"):
         raise ShapeError(f"{who}: method={method!r} needs a square operator, got {tuple(A.shape)}; use ll.lstsq")
     bf, x, x_zero, batch = _layout(A, b, x0, dtype, A.isize, A.osize)
@@ -463,7 +560,28 @@ def solve_core(who, A, b, opts, x0=None, ws=None):
         if bar is not None:
             bar.close()
     info = _finalize(who, method, run, res, tol, run.status, P.count, batch, A, b, x0, lambda: _inverse_of(A, ws))
+    if note:
+        info = replace(info, message=info.message + note)
     return run.x.reshape(*batch, *A.isize), info
+
+
+def _iterative(A):
+    """``auto``'s choice after the structural inverse: CG (Hermitian PD), MINRES (Hermitian), GMRES."""
+    if has_tag(A, "hermitian") and has_tag(A, "pd"):
+        return "cg"
+    return "minres" if has_tag(A, "hermitian") else "gmres"
+
+
+class _DenseFlat(Flat):
+    """``Flat`` for a matrix ``D`` already formed (the operator ``A`` named in messages)."""
+
+    def __init__(self, D, A):
+        super().__init__(A)
+        self.D = D
+
+    def mv(self, x):
+        self.count += 1
+        return x @ self.D.mT
 
 
 def _lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, stop, cb, bar):
@@ -515,7 +633,7 @@ def lstsq_core(who, A, b, opts, x0=None, ws=None):
             res = normal_residual(lsq.Stacked([P], [1.0]), [bf], xf, 0.0)
             rtol, atol = check_tolerances(who, opts.rtol, opts.atol, dtype)
             if bool((res <= torch.clamp(rtol * norm(P.rmv(bf)), min=atol)).all()):
-                return x, replace(info, residual_norm=res.reshape(batch), matvecs=P.count)
+                return x, replace(info, residual_norm=res.reshape(batch), matvecs=info.matvecs + P.count)
     if x0 is not None:
         check_finite_tensor(who, "x0", x0)
     _verify_weights(who, A, ws)

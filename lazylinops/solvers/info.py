@@ -33,9 +33,14 @@ class SolveInfo:
     - ``residual_norm``: the stopping quantity per right-hand side, a tensor shaped like the
       right-hand sides' batch (0-d for one vector): ``‖b − A x‖`` for ``solve``,
       ``‖Aᴴ(b − A x) − damp² x‖`` for ``lstsq``.
-      Only measured values: a Krylov solve ends by measuring the true residual; an exact
-      structural solve does not measure it and holds NaN ("not measured"); a dense solve
-      measures it.
+      Only measured values: a Krylov solve ends by measuring the true residual; a purely
+      structural solve (Diagonal, FFT, Permutation, Kronecker of those …) is exact to rounding,
+      does not measure it and holds NaN ("not measured"); a direct factorisation (Dense by
+      LU/Cholesky, Woodbury's capacitance, method="dense") measures it (one matvec). A direct
+      answer that leaves ``‖b − A x‖`` above ``max(rtol·‖b‖, atol)`` because ``A`` is numerically
+      singular raises ``ll.SingularError`` (carrying ``.x`` and ``.info``); one that is only
+      ill-conditioned (a float32 LU often is) stays ``exact`` with the residual and a lower bound
+      of the condition number in ``message``.
     - ``matvecs``: applications of the operator (and of its adjoint) the solver made,
       the final true-residual check included.
     - ``message``: a sentence saying why it stopped.

@@ -113,7 +113,7 @@ def _distribute(A, specs, base, mover):
         device=base,
         moves_in=moves_in,
         moves_out=moves_out,
-        tags=A.tags,
+        tags=A._tags,  # structural only: value-derived tags of A would go stale in a copy
     )
 
 

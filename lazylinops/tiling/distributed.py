@@ -306,7 +306,7 @@ class Sharded(LinearOperator):
             self.ishape,
             self.osize,
             self.isize,
-            self.tags,
+            self._tags,
         )
 
     def _conj(self):
@@ -318,7 +318,7 @@ class Sharded(LinearOperator):
             self.oshape,
             self.isize,
             self.osize,
-            self.tags,
+            self._tags,
         )
 
     def _normal(self):
@@ -407,5 +407,5 @@ def shard(A, spec, *, group=None, device=None, timeout=DEFAULT_TIMEOUT):
         device=device,
         group=group,
         timeout=timeout,
-        tags=A.tags,
+        tags=A._tags,  # structural only: value-derived tags of A would go stale in a copy
     )
