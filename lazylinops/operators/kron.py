@@ -7,6 +7,7 @@ import torch
 from ..base import LinearOperator
 from ..dims import prod
 from ..errors import DeviceError
+from ..rules.tables import compose_rule
 from .compose import _check_ops, _promote_all
 
 
@@ -219,9 +220,10 @@ def _factor(op, W, x, adjoint):
     return y.reshape(B, pre, post, -1).transpose(-1, -2)
 
 
+@compose_rule(Kronecker, Kronecker)
 def kron_product_rule(L, R):
     # (A ⊗ B)(C ⊗ D) = AC ⊗ BD when the factor sizes match
-    if type(L) is not Kronecker or type(R) is not Kronecker or len(L.ops) != len(R.ops):
+    if len(L.ops) != len(R.ops):
         return None
     if any(a.isize != b.osize or a.ishape != b.oshape for a, b in zip(L.ops, R.ops)):
         return None

@@ -5,6 +5,9 @@ import torch
 
 from ..base import LinearOperator, check_dtype, promote
 from ..errors import DeviceError, ShapeError
+from ..rules.tables import compose_rule
+from .basic import Scalar
+from .diagonal import Diagonal
 
 
 def _factor(W, what):
@@ -248,24 +251,29 @@ def _tags(diag, lowrank):
     return ("hermitian", "pd") if "pd" in diag and "psd" in lowrank else ("hermitian",)
 
 
-def lowrank_rule(L, R):
-    # D (U Vᴴ) = (D U) Vᴴ ; (U Vᴴ) D = U (Dᴴ V)ᴴ ; (U₁V₁ᴴ)(U₂V₂ᴴ) = (U₁ (V₁ᴴU₂)) V₂ᴴ
-    from .basic import Scalar
-    from .diagonal import Diagonal
+@compose_rule(Scalar, LowRank, folds=True)
+@compose_rule(Diagonal, LowRank, folds=True)
+def _scaled_lowrank(L, R):
+    # D (U Vᴴ) = (D U) Vᴴ
+    w = L.weight.reshape(*L.weight.shape, 1) if type(L) is Diagonal else L.weight
+    V = R.U if R.V is None else R.V
+    return [LowRank(w * R.U, V, R.ishape, L.oshape)]
 
-    tl, tr = type(L), type(R)
-    if tr is LowRank and tl in (Scalar, Diagonal):
-        w = L.weight.reshape(*L.weight.shape, 1) if tl is Diagonal else L.weight
-        V = R.U if R.V is None else R.V
-        return [LowRank(w * R.U, V, R.ishape, L.oshape)]
-    if tl is LowRank and tr in (Scalar, Diagonal):
-        w = R.weight.reshape(*R.weight.shape, 1) if tr is Diagonal else R.weight
-        V = L.U if L.V is None else L.V
-        return [LowRank(L.U, w.conj() * V, R.ishape, L.oshape)]
-    if tl is LowRank and tr is LowRank:
-        dtype = promote(L.dtype, R.dtype)
-        U1, V1 = L.factors(dtype)
-        U2, V2 = R.factors(dtype)
-        V = _cast(R.U if R.V is None else R.V, dtype)
-        return [LowRank((U1 @ (V1.mH @ U2)).reshape(*L.osize, R.rank), V, R.ishape, L.oshape)]
-    return None
+
+@compose_rule(LowRank, Scalar, folds=True)
+@compose_rule(LowRank, Diagonal, folds=True)
+def _lowrank_scaled(L, R):
+    # (U Vᴴ) D = U (Dᴴ V)ᴴ
+    w = R.weight.reshape(*R.weight.shape, 1) if type(R) is Diagonal else R.weight
+    V = L.U if L.V is None else L.V
+    return [LowRank(L.U, w.conj() * V, R.ishape, L.oshape)]
+
+
+@compose_rule(LowRank, LowRank, folds=True)
+def lowrank_rule(L, R):
+    # (U₁V₁ᴴ)(U₂V₂ᴴ) = (U₁ (V₁ᴴU₂)) V₂ᴴ
+    dtype = promote(L.dtype, R.dtype)
+    U1, V1 = L.factors(dtype)
+    U2, V2 = R.factors(dtype)
+    V = _cast(R.U if R.V is None else R.V, dtype)
+    return [LowRank((U1 @ (V1.mH @ U2)).reshape(*L.osize, R.rank), V, R.ishape, L.oshape)]

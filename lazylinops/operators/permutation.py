@@ -5,6 +5,7 @@ import torch
 from ..base import LinearOperator, as_device, promote
 from ..dims import Dim, as_size, default_names, fmt_names
 from ..errors import ShapeError
+from ..rules.tables import compose_rule
 
 
 def _as_perm(perm):
@@ -139,10 +140,9 @@ class Permutation(LinearOperator):
         return f"along {self.ishape[self.axis]}"
 
 
+@compose_rule(Permutation, Permutation)
 def permutation_rule(L, R):
     # P₁ P₂ = the permutation p₂[p₁] (same dim)
-    if type(L) is not Permutation or type(R) is not Permutation:
-        return None
     P = L.compose_with(R)
     if P is None:
         return None

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from ..base import LinearOperator, as_device, promote
 from ..dims import Dim, as_size, default_names, fmt_names, prod
 from ..errors import ShapeError
+from ..rules.tables import compose_rule
 
 
 def _pair(w, name, who):
@@ -416,10 +417,11 @@ def _merged_widths(L, R):
     return tuple(widths)
 
 
+@compose_rule(Pad, Pad)
 def window_rule(L, R):
     # Pad(a) Pad(b) = Pad(a + b) when no entry dropped by one is kept by the other (Crop(w) Pad(w) = I,
-    # but Pad(w) Crop(w) = diag(border zeroed) stays a chain) ; M₁ M₂ = (m₁ ∧ m₂)
-    if isinstance(L, Pad) and isinstance(R, Pad) and L.ishape == R.oshape and L.isize == R.osize:
+    # but Pad(w) Crop(w) = diag(border zeroed) stays a chain)
+    if L.ishape == R.oshape and L.isize == R.osize:
         widths = _merged_widths(L, R)
         if widths is None:
             return None
@@ -433,6 +435,12 @@ def window_rule(L, R):
 
             return [Identity(R.isize, R.ishape, dtype=dtype, device=R.device)]
         return [make_window(R.isize, widths, R.ishape, L.oshape, dtype, R.device)]
-    if type(L) is Mask and type(R) is Mask and L.ishape == R.oshape and L.isize == R.osize:
+    return None
+
+
+@compose_rule(Mask, Mask)
+def mask_rule(L, R):
+    # M₁ M₂ = (m₁ ∧ m₂)
+    if L.ishape == R.oshape and L.isize == R.osize:
         return [Mask(L.mask & R.mask, R.ishape, R.isize, promote(L.dtype, R.dtype), R.device)]  # m₁ ⊙ m₂ ⊙ x
     return None

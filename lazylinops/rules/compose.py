@@ -1,16 +1,19 @@
 """Composition ``A @ B`` with simplification of adjacent factors.
 
 Each rule takes the adjacent pair ``(L, R)`` of a chain (``L`` applied after ``R``) and
-returns the replacement list, or ``None`` when it does not apply.
+returns the replacement list, or ``None`` when it does not apply. Rules are registered by type
+pair with ``@compose_rule(LType, RType)`` (``rules/tables.py``): the generic ones here, the
+family ones beside their operators (``operators/kron.py``, ``lowrank.py``, ...).
 """
 
-from ..base import promote, real_dtype
+from ..base import LinearOperator, promote, real_dtype
 from ..dims import fmt_names, prod
 from ..errors import ShapeError
 from ..operators.basic import Identity, Scalar, Zero
 from ..operators.compose import Chain, describe, relabel
 from ..operators.diagonal import Diagonal
 from ..operators.reshape import Reshape
+from .tables import COMPOSE_RULES, add_rule, compose_rule, rules_for  # noqa: F401  (add_rule: re-exported)
 
 
 def promoted_weights(L, R):
@@ -24,31 +27,40 @@ def _mul(L, R):
     return a * b
 
 
-def _identity(L, R):
-    # I B = B, A I = A
-    if type(L) is Identity:
-        return [R]
-    if type(R) is Identity:
-        return [L]
-    return None
+@compose_rule(Identity, LinearOperator)
+def _identity_left(L, R):
+    # I B = B
+    return [R]
 
 
-def _scalars(L, R):
-    # (a I)(b I) = (ab) I ; (a I) D = diag(a w) ; D (a I) = diag(w a)
-    if type(L) is Scalar and type(R) is Scalar:
-        return [Scalar(_mul(L, R), R.isize, R.ishape)]
-    if type(L) is Scalar and type(R) is Diagonal:
-        return [Diagonal(_mul(L, R), R.ishape, R.isize)]
-    if type(L) is Diagonal and type(R) is Scalar:
-        return [Diagonal(_mul(L, R), L.ishape, L.isize)]
-    return None
+@compose_rule(LinearOperator, Identity)
+def _identity_right(L, R):
+    # A I = A
+    return [L]
 
 
+@compose_rule(Scalar, Scalar, folds=True)
+def _scalar_scalar(L, R):
+    # (a I)(b I) = (ab) I
+    return [Scalar(_mul(L, R), R.isize, R.ishape)]
+
+
+@compose_rule(Scalar, Diagonal, folds=True)
+def _scalar_diagonal(L, R):
+    # (a I) D = diag(a w)
+    return [Diagonal(_mul(L, R), R.ishape, R.isize)]
+
+
+@compose_rule(Diagonal, Scalar, folds=True)
+def _diagonal_scalar(L, R):
+    # D (a I) = diag(w a)
+    return [Diagonal(_mul(L, R), L.ishape, L.isize)]
+
+
+@compose_rule(Diagonal, Diagonal, folds=True)
 def _diagonals(L, R):
     # diag(a) diag(b) = diag(a ⊙ b)
-    if type(L) is Diagonal and type(R) is Diagonal:
-        return [Diagonal(_mul(L, R), R.ishape, R.isize)]
-    return None
+    return [Diagonal(_mul(L, R), R.ishape, R.isize)]
 
 
 def _adjoint_pair(L, R):
@@ -60,36 +72,17 @@ def _adjoint_pair(L, R):
     return None
 
 
+@compose_rule(Reshape, Reshape)
 def _reshapes(L, R):
     # reshape ∘ reshape = one reshape (or nothing when it is the identity)
-    if type(L) is Reshape and type(R) is Reshape:
-        if L.oshape == R.ishape and L.osize == R.isize:
-            return []
-        return [Reshape(R.isize, L.osize, R.ishape, L.oshape, promote(L.dtype, R.dtype), R.device)]
-    return None
+    if L.oshape == R.ishape and L.osize == R.isize:
+        return []
+    return [Reshape(R.isize, L.osize, R.ishape, L.oshape, promote(L.dtype, R.dtype), R.device)]
 
 
-# structural pair rules kept beside their operators (one-line maths comment in each)
-from ..operators.kron import kron_product_rule  # noqa: E402
-from ..operators.lowrank import lowrank_rule  # noqa: E402
-from ..operators.permutation import permutation_rule  # noqa: E402
-from ..operators.select import window_rule  # noqa: E402
-
-RULES = [
-    _identity,
-    _scalars,
-    _diagonals,
-    _adjoint_pair,
-    _reshapes,
-    kron_product_rule,
-    permutation_rule,
-    lowrank_rule,
-    window_rule,
-]
-
-
-# Rules that compute new weight tensors from the factors' values (folds); the others only rearrange structure.
-FOLDS = frozenset((_scalars, _diagonals, lowrank_rule))
+# Rules that hold for any class carrying a structural tag: tried before the type-pair table, so a
+# unitary pair always becomes Identity whatever more specific rule its classes have.
+TAG_RULES = ((_adjoint_pair, False),)
 
 
 def foldable(*ops):
@@ -123,15 +116,15 @@ def _keep_names(new, L, R):
 
 
 def simplify_chain(ops):
-    """Apply the pair rules to adjacent factors until none applies."""
+    """Apply the pair rules (looked up by type pair, most specific first) to adjacent factors until none applies."""
     ops = list(ops)
     changed = True
     while changed and len(ops) > 1:
         changed = False
         for i in range(len(ops) - 1):
             folds = None
-            for rule in RULES:
-                if rule in FOLDS:
+            for rule, is_fold in (*TAG_RULES, *rules_for(COMPOSE_RULES, type(ops[i]), type(ops[i + 1]))):
+                if is_fold:
                     folds = foldable(ops[i], ops[i + 1]) if folds is None else folds
                     if not folds:
                         continue

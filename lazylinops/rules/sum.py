@@ -10,6 +10,7 @@ from ..operators.compose import Chain, Sum, relabel
 from ..operators.diagonal import Diagonal
 from ..operators.reshape import Reshape
 from .compose import chain, foldable, in_dtype, promoted_weights
+from .tables import ADD_RULES, add_rule, rules_for
 
 
 def _as_scalar_like(op):
@@ -19,25 +20,45 @@ def _as_scalar_like(op):
     return op
 
 
-def _merge(L, R):
-    # a I + b I = (a+b) I ; diag(a) + diag(b) = diag(a+b) ; a I + diag(b) = diag(a+b)
-    tl, tr = type(L), type(R)
-    if tl in (Identity, Scalar) and tr in (Identity, Scalar):
-        L, R = _as_scalar_like(L), _as_scalar_like(R)
-        a, b = promoted_weights(L, R)
-        return Scalar(a + b, L.isize, L.ishape)
-    if {tl, tr} <= {Identity, Scalar, Diagonal} and Diagonal in (tl, tr):
-        L, R = _as_scalar_like(L), _as_scalar_like(R)
-        a, b = promoted_weights(L, R)
-        return Diagonal(a + b, L.ishape, L.isize)
+@add_rule(Identity, Identity, folds=True)
+@add_rule(Identity, Scalar, folds=True)
+@add_rule(Scalar, Identity, folds=True)
+@add_rule(Scalar, Scalar, folds=True)
+def _scalars(L, R):
+    # a I + b I = (a+b) I
+    L, R = _as_scalar_like(L), _as_scalar_like(R)
+    a, b = promoted_weights(L, R)
+    return Scalar(a + b, L.isize, L.ishape)
+
+
+@add_rule(Diagonal, Diagonal, folds=True)
+@add_rule(Identity, Diagonal, folds=True)
+@add_rule(Diagonal, Identity, folds=True)
+@add_rule(Scalar, Diagonal, folds=True)
+@add_rule(Diagonal, Scalar, folds=True)
+def _diagonals(L, R):
+    # diag(a) + diag(b) = diag(a+b) ; a I + diag(b) = diag(a+b)
+    L, R = _as_scalar_like(L), _as_scalar_like(R)
+    a, b = promoted_weights(L, R)
+    return Diagonal(a + b, L.ishape, L.isize)
+
+
+def _merge(L, R, force):
+    """``L + R`` as one operator by the first add rule (by type pair) that applies, else None."""
+    for rule, folds in rules_for(ADD_RULES, type(L), type(R)):
+        if folds and not (force or foldable(L, R)):
+            continue
+        merged = rule(L, R)
+        if merged is not None:
+            return merged
     return None
 
 
 def fold_terms(ops, dtype, force=False):
-    """The terms of a sum with ``Zero`` dropped and mergeable terms merged (``_merge``).
+    """The terms of a sum with ``Zero`` dropped and mergeable terms merged (the ``add_rule`` table).
 
-    Terms whose weights require grad are merged only with ``force`` (see ``compose.foldable``):
-    ``add`` keeps them apart, hooks such as ``Sum._inverse`` fold them on each call.
+    Fold rules (every merge today) apply to terms whose weights require grad only with ``force``
+    (see ``compose.foldable``): ``add`` keeps them apart, hooks such as ``Sum._inverse`` fold them on each call.
     """
     first = ops[0]
     terms = []
@@ -45,7 +66,7 @@ def fold_terms(ops, dtype, force=False):
         if type(op) is Zero:
             continue
         for i, t in enumerate(terms):
-            merged = _merge(t, op) if force or foldable(t, op) else None
+            merged = _merge(t, op, force)
             if merged is not None:
                 terms[i] = relabel(merged, first.ishape, first.oshape)  # merges build on one side's names
                 break
