@@ -778,19 +778,17 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
         Every cache of a value derived from weights (factors, normals, inverses, value tags,
         Toeplitz kernels, plans) lives here and is read through this method: never stale.
-        A weightless tree costs one dict lookup.
+        A weightless tree costs a few dict lookups.
         """
         cache = self.__dict__[_CACHE]
-        ts = cache.get(_TENSORS)
-        if ts is None or cache.get(_TENSORS_EPOCH) != _EPOCH[0]:
-            old, ts = ts, self._tree_tensors()
-            if old is not None and (len(old) != len(ts) or any(a is not b for a, b in zip(old, ts))):
-                # a subtree's tensors were swapped by copy_
-                cache.clear()
-                cache[_TENSORS], cache[_TENSORS_EPOCH] = ts, _EPOCH[0]
-        if ts:
+        old = cache.get(_TENSORS)
+        ts = self._tree_tensors()  # collected again (a new tuple) only after a copy_ somewhere
+        swapped = (
+            old is not None and ts is not old and (len(old) != len(ts) or any(a is not b for a, b in zip(old, ts)))
+        )
+        if ts or swapped:
             key = tuple([t._version for t in ts])
-            if cache.get(_VERSIONS, key) != key:
+            if swapped or cache.get(_VERSIONS, key) != key:
                 cache.clear()
                 cache[_TENSORS], cache[_TENSORS_EPOCH] = ts, _EPOCH[0]
             cache[_VERSIONS] = key

@@ -292,8 +292,7 @@ def torch_function(func, types, args, kwargs):
     rule = _RULES.get(func)
     if rule is not None:
         args, kwargs = bind(func, args, kwargs, rule)
-        out = rule(*args, **kwargs)
-        return _unaliased_result(out, args) if out.__class__ is torch.Tensor else out
+        return rule(*args, **kwargs)
     if func in _METADATA:
         with DisableTorchFunctionSubclass():
             return func(*args, **kwargs)
@@ -334,14 +333,6 @@ def _inplace(func, args, kwargs):
             _SIGNATURES[func] = None
     pos = _SIGNATURES[func]
     return pos is not None and len(args) > pos and bool(args[pos])
-
-
-def _unaliased_result(out, args):
-    """A rule's tensor result, copied if it shares memory with a weight of an operator argument."""
-    from .base import LinearOperator, unaliased_from_weights
-
-    ops = [a for a in args if isinstance(a, LinearOperator)]
-    return unaliased_from_weights(out, ops) if ops else out
 
 
 _INPLACE_DUNDERS = {

@@ -2,7 +2,7 @@
 
 import torch
 
-from ..base import LinearOperator
+from ..base import LinearOperator, unaliased_from_weights
 from ..dispatch import _fname, check_densify_limit, check_dim, densify, implements
 from ..errors import ShapeError
 from .compose import compose
@@ -234,7 +234,7 @@ def diagonal(a, offset=0, dim1=0, dim2=1, *args, **kwargs):
         d = a._diagonal()
     if d is None:
         return densify(torch.diagonal, (a,), {"offset": offset, "dim1": dim1, "dim2": dim2})
-    return d.to(a.dtype)
+    return unaliased_from_weights(d.to(a.dtype), (a,))  # Diagonal's hook hands out its weight: never alias it
 
 
 @implements(torch.trace, T.trace)

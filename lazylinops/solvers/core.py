@@ -220,21 +220,11 @@ def _preconditioner(who, A, M, method, dtype):
 
 
 def check_finite(who, A, b, x0=None):
-    """Refuse NaN/Inf in ``b``, ``x0`` or ``A``'s weights (one device sync), naming the input."""
-    ws = [w for w in A._flat_weights()]
-    xs = [b] if x0 is None else [b, x0]
-    flags = torch.stack(
-        [*[torch.isfinite(t.detach()).all() for t in xs], *[torch.isfinite(w.detach()).all().to(b.device) for w in ws]]
-    )
-    ok = flags.tolist()
-    for name, good in zip(("b", "x0"), ok[: len(xs)]):
-        if not good:
-            raise ValueError(
-                f"{who}: {name} holds NaN or Inf ({'the right-hand side' if name == 'b' else 'the start'}); "
-                "clean the data first (torch.nan_to_num)"
-            )
-    if not all(ok[len(xs) :]):
-        raise ValueError(f"{who}: the weights hold NaN or Inf: operator {type(A).__name__} {tuple(A.shape)}")
+    """Refuse NaN/Inf in ``b``, ``x0`` or ``A``'s weights, naming the input (called where a result came out
+    non-finite, to say why)."""
+    check_finite_tensor(who, "b", b)
+    check_finite_tensor(who, "x0", x0)
+    _check_weights(who, A)
 
 
 def check_finite_tensor(who, name, t):
