@@ -6,10 +6,11 @@
 (torch.Size([16, 16]), 'Diagonal')
 """
 
-from . import testing, tiling
-from .base import LinearOperator
+from .core.base import LinearOperator
+from .core.basic import Identity, Reshape, Scalar, Zero
+from .core.combinators import Adjoint, Chain, Conj, RealPart, Sum
+from .core.dispatch import get_densify, set_densify
 from .dims import Dim
-from .dispatch import get_densify, set_densify
 from .errors import (
     ConvergenceError,
     DensifyError,
@@ -24,8 +25,6 @@ from .errors import (
     ShapeError,
     SingularError,
 )
-from .operators.basic import Identity, Scalar, Zero
-from .operators.compose import Adjoint, Chain, Conj, RealPart, Sum
 from .operators.conv import Convolve
 from .operators.dense import Dense
 from .operators.derivative import FirstDerivative, Gradient, Laplacian, SecondDerivative
@@ -33,20 +32,14 @@ from .operators.device import ToDevice
 from .operators.diagonal import Diagonal
 from .operators.fft import FFT
 from .operators.function import FromFunction
-from .operators.inverse import Inverse
 from .operators.kron import Kronecker
 from .operators.lowrank import LowRank, Woodbury
 from .operators.nufft import NUFFT, Interpolate, ToeplitzNormal
 from .operators.permutation import Permutation
 from .operators.reduce import Broadcast, SumReduce
-from .operators.reshape import Reshape
 from .operators.select import Crop, Mask, Pad, Sample
 from .operators.sparse import Sparse
 from .operators.stack import Concat, Stack
-from .rules import linalg as _linalg  # noqa: F401  registers torch.linalg rules (solve, inv, lstsq, norm)
-from .rules import structure_functions as _structure_functions  # noqa: F401  cat/kron/block_diag/A[i:j]/logdet
-from .rules import torch_functions as _torch_functions  # noqa: F401  registers the core torch rules
-from .rules.woodbury import logdet, slogdet
 from .solvers import (
     ConvergenceWarning,
     SolveInfo,
@@ -62,8 +55,13 @@ from .solvers import (
     solve,
     split_bregman,
 )
+from .solvers.inverse import Inverse
 from .tiling import BatchSpec, Tiled, distribute, materialize, split
 from .tiling.distributed import Sharded, shard
+from .torch_api import linalg as _linalg  # noqa: F401  registers torch.linalg rules (solve, inv, lstsq, norm)
+from .torch_api import structure as _structure_functions  # noqa: F401  cat/kron/block_diag/A[i:j]/logdet
+from .torch_api import tensor as _torch_functions  # noqa: F401  registers the core torch rules
+from .torch_api.linalg import logdet, slogdet
 
 __version__ = "0.1.0"
 

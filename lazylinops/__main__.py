@@ -2,12 +2,12 @@
 
 import sys
 
+from .demo import main as demo
+
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["demo"]:
-        from .demo import main as demo
-
         demo()
         return 0
     print("usage: python -m lazylinops demo", file=sys.stderr)

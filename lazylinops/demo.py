@@ -10,8 +10,7 @@ import time
 import torch
 
 from . import FFT, Diagonal, set_densify
-from .dispatch import _fmt_bytes
-from .display import weight_bytes
+from .display import fmt_bytes, weight_bytes
 
 
 def _time(fn, repeat=5):
@@ -55,7 +54,7 @@ def main(n=256, n_dense=64):
     for name, fn in rows:
         print(f"{name:18s}{_time(fn) * 1e3:11.2f} ms")
     dense_bytes = A.shape[0] * A.shape[1] * A.dtype.itemsize
-    print(f"\nmemory: operator weights {_fmt_bytes(weight_bytes(A))}, dense matrix would be {_fmt_bytes(dense_bytes)}")
+    print(f"\nmemory: operator weights {fmt_bytes(weight_bytes(A))}, dense matrix would be {fmt_bytes(dense_bytes)}")
 
     with set_densify("allow"):
         B = build(n_dense)
@@ -66,8 +65,8 @@ def main(n=256, n_dense=64):
     t_dense = _time(lambda: D @ xv)
     match = (B(xb).reshape(-1) - D @ xv).abs().max().item()
     print(
-        f"\nat {n_dense}×{n_dense}: dense {D.shape[0]}×{D.shape[1]} matrix {_fmt_bytes(D.numel() * D.element_size())} "
-        f"vs weights {_fmt_bytes(weight_bytes(B))};\n"
+        f"\nat {n_dense}×{n_dense}: dense {D.shape[0]}×{D.shape[1]} matrix {fmt_bytes(D.numel() * D.element_size())} "
+        f"vs weights {fmt_bytes(weight_bytes(B))};\n"
         f"  apply lazy {t_lazy * 1e3:.3f} ms vs dense {t_dense * 1e3:.3f} ms "
         f"({t_dense / t_lazy:.0f}× faster), max difference {match:.1e}"
     )

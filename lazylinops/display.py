@@ -58,18 +58,12 @@ def weight_bytes(op):
     return total
 
 
-def _fmt_bytes(n):
-    from .dispatch import _fmt_bytes as fmt
-
-    return fmt(n)
-
-
 def html(op):
     """Nested ``<details>`` of the tree with sizes and weight memory, for Jupyter."""
 
     def node(o, open_):
         label = _html.escape(_line(o, o is op))
-        mem = _fmt_bytes(weight_bytes(o))
+        mem = fmt_bytes(weight_bytes(o))
         kids = o.children()
         head = f"<summary><code>{label}</code> <small>matrix {o.shape[0]}×{o.shape[1]}, weights {mem}</small></summary>"
         body = "".join(node(c, False) for c in kids)
@@ -78,3 +72,11 @@ def html(op):
         return f"<details{' open' if open_ else ''} style='margin-left:1.2em'>{head}{body}</details>"
 
     return f"<div class='lazylinops'>{node(op, True)}</div>"
+
+
+def fmt_bytes(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
+        n /= 1024
+    return f"{n} B"

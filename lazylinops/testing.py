@@ -16,7 +16,8 @@ import warnings
 
 import torch
 
-from .base import LinearOperator, promote, real_dtype
+from .core.base import LinearOperator
+from .dtypes import promote, real_dtype
 
 
 class CheckSkipped(Exception):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import lazylinops as ll
-from lazylinops.base import LinearOperator
+from lazylinops.core.base import LinearOperator
 
 
 # ---------------------------------------------------------------- named dims
@@ -415,7 +415,7 @@ def test_adjoint_round_trip_is_identity_even_when_children_are_shared():
 def test_building_operators_reads_no_weight_values(monkeypatch):
     """Value-derived tags (w > 0 ⇒ pd) are computed when a solver asks, not at construction:
     on CUDA each read would be a host sync inside the user's forward pass."""
-    from lazylinops.operators import basic
+    from lazylinops.core import basic
 
     reads = []
     real = basic.value_tags

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from registry import REGISTRY
 
 import lazylinops as ll
-from lazylinops.base import complex_dtype, promote
+from lazylinops.dtypes import complex_dtype, promote
 
 N = 4
 DTYPES = [torch.float32, torch.float64, torch.complex64, torch.complex128]

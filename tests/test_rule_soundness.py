@@ -18,7 +18,7 @@ import torch
 from registry import REGISTRY
 
 import lazylinops as ll
-from lazylinops.base import promote
+from lazylinops.dtypes import promote
 
 PAIR_DTYPES = (torch.float64, torch.complex128)
 

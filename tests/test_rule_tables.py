@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import lazylinops as ll
-from lazylinops.rules.tables import ADD_RULES, COMPOSE_RULES, RuleTable, compose_rule, rules_for
+from lazylinops.core.algebra import ADD_RULES, COMPOSE_RULES, RuleTable, compose_rule, rules_for
 
 
 class _A(ll.Diagonal):

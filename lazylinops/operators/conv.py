@@ -3,8 +3,9 @@
 import torch
 import torch.nn.functional as F
 
-from ..base import LinearOperator, check_dtype
+from ..core.base import LinearOperator, same_names, swapped
 from ..dims import Dim, as_size, default_names
+from ..dtypes import check_dtype
 from ..errors import ShapeError
 
 _METHODS = ("auto", "direct", "fft")
@@ -148,12 +149,10 @@ class Convolve(LinearOperator):
     def _adjoint(self):
         # (h ∗ ·)ᴴ = conj(flip(h)) ∗ · with centre nh − 1 − offset (a correlation)
         h = self.kernel.flip(tuple(range(self.kernel.dim()))).conj().resolve_conj()
-        from .compose import swapped
 
         return swapped(self._new(h, tuple(nh - 1 - o for nh, o in zip(self.kernel.shape, self.offset))), self)
 
     def _conj(self):
-        from .compose import same_names
 
         return same_names(
             self._new(self.kernel.conj().resolve_conj()), self

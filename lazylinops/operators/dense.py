@@ -5,8 +5,10 @@ import string
 import opt_einsum
 import torch
 
-from ..base import LinearOperator, check_dtype
+from ..core.base import LinearOperator
+from ..core.tiles import relevant, resized, slice_weight
 from ..dims import Dim, check_names
+from ..dtypes import check_dtype
 from ..errors import ShapeError
 
 _LETTERS = string.ascii_letters
@@ -238,7 +240,6 @@ class Dense(LinearOperator):
     def _split(self, tile):
         # W[rows, cols]: an output-only dim slices rows, an input-only dim columns, a dim
         # shared by input and output (one einsum label) slices both — always by weight label
-        from ..tiling.slicing import relevant, resized, slice_weight
 
         tile = relevant(self, tile)
         if not tile:

@@ -10,8 +10,9 @@ per differentiated dim, no dense matrix, any number of leading batch dims.
 import torch
 import torch.nn.functional as F
 
-from ..base import LinearOperator, check_dtype
+from ..core.base import LinearOperator
 from ..dims import Dim, as_size, default_names
+from ..dtypes import check_dtype
 from ..errors import ShapeError
 
 _KINDS = ("centered", "forward", "backward")

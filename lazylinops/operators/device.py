@@ -2,7 +2,9 @@
 
 import torch
 
-from ..base import LinearOperator, as_device, check_dtype
+from ..core.base import LinearOperator, swapped
+from ..core.basic import Identity
+from ..dtypes import as_device, check_dtype
 from ..errors import DeviceError
 
 
@@ -53,7 +55,6 @@ class ToDevice(LinearOperator):
         return self._move(y, self.idevice)
 
     def _adjoint(self):
-        from .compose import swapped
 
         return swapped(ToDevice(self.odevice, self.idevice, self.isize, self.ishape, dtype=self.dtype), self)  # back
 
@@ -61,7 +62,6 @@ class ToDevice(LinearOperator):
         return self  # a real (identity) matrix
 
     def _normal(self):
-        from .basic import Identity
 
         return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.idevice)  # Tᴴ T = I: there and back
 

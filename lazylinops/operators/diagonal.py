@@ -2,8 +2,12 @@
 
 import torch
 
-from ..base import LinearOperator, check_dtype
+from ..core import tiles as sl
+from ..core.algebra import add_rule, as_scalar_like, compose_rule, promoted_weights, weight_product
+from ..core.base import LinearOperator, same_names, swapped
+from ..core.basic import Identity, Scalar, cached_value_tags, diagonal_slogdet
 from ..dims import as_size
+from ..dtypes import check_dtype
 from ..errors import ShapeError
 
 
@@ -42,7 +46,6 @@ class Diagonal(LinearOperator):
         self.weight = weight
 
     def _lazy_tags(self):
-        from .basic import cached_value_tags
 
         return cached_value_tags(self)  # w real → hermitian; w ≥ 0 → psd; w > 0 → pd (one sync, on request)
 
@@ -56,12 +59,10 @@ class Diagonal(LinearOperator):
         return y * self.weight.conj()
 
     def _adjoint(self):
-        from .compose import swapped
 
         return swapped(self if not self.dtype.is_complex else self._new(self.weight.conj()), self)  # Dᴴ = diag(w̄)
 
     def _conj(self):
-        from .compose import same_names
 
         return same_names(self._new(self.weight.conj()), self)
 
@@ -72,6 +73,9 @@ class Diagonal(LinearOperator):
     def _inverse(self):
         return self._new(1 / self.weight)
 
+    def _slogdet(self):
+        return diagonal_slogdet(self)  # det D = Π dᵢ
+
     def _diagonal(self):
         return self.weight.expand(self.isize).reshape(-1)
 
@@ -79,7 +83,6 @@ class Diagonal(LinearOperator):
         return torch.diag_embed(self._diagonal())
 
     def _split(self, tile):
-        from ..tiling import slicing as sl
 
         tile = sl.relevant(self, tile)
         if not tile:
@@ -91,3 +94,33 @@ class Diagonal(LinearOperator):
 
     def _repr_extra(self):
         return f"weight {tuple(self.weight.shape)} {self.weight.dtype}"
+
+
+@compose_rule(Scalar, Diagonal, folds=True)
+def _scalar_diagonal(L, R):
+    # (a I) D = diag(a w)
+    return [Diagonal(weight_product(L, R), R.ishape, R.isize)]
+
+
+@compose_rule(Diagonal, Scalar, folds=True)
+def _diagonal_scalar(L, R):
+    # D (a I) = diag(w a)
+    return [Diagonal(weight_product(L, R), L.ishape, L.isize)]
+
+
+@compose_rule(Diagonal, Diagonal, folds=True)
+def _diagonal_times_diagonal(L, R):
+    # diag(a) diag(b) = diag(a ⊙ b)
+    return [Diagonal(weight_product(L, R), R.ishape, R.isize)]
+
+
+@add_rule(Diagonal, Diagonal, folds=True)
+@add_rule(Identity, Diagonal, folds=True)
+@add_rule(Diagonal, Identity, folds=True)
+@add_rule(Scalar, Diagonal, folds=True)
+@add_rule(Diagonal, Scalar, folds=True)
+def _diagonal_plus_diagonal(L, R):
+    # diag(a) + diag(b) = diag(a+b) ; a I + diag(b) = diag(a+b)
+    L, R = as_scalar_like(L), as_scalar_like(R)
+    a, b = promoted_weights(L, R)
+    return Diagonal(a + b, L.ishape, L.isize)

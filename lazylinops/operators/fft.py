@@ -4,8 +4,12 @@ import math
 
 import torch
 
-from ..base import LinearOperator, check_dtype, complex_dtype
+from ..core.algebra import scale
+from ..core.base import LinearOperator
+from ..core.basic import Identity, Scalar
+from ..core.tiles import cut_size, elementwise_positions, relevant, resized
 from ..dims import Dim, as_size
+from ..dtypes import check_dtype, complex_dtype
 from ..errors import ShapeError
 
 _NORMS = ("ortho", "backward", "forward")
@@ -114,7 +118,6 @@ class FFT(LinearOperator):
         return {"ortho": 1.0, "backward": float(n), "forward": 1.0 / n}[self.fft_norm]
 
     def _normal(self):
-        from .basic import Identity, Scalar
 
         c = self._scale_normal()  # Fᴴ F = c I (c = 1 for ortho, n unnormalised, 1/n forward)
         if c == 1.0:
@@ -122,13 +125,11 @@ class FFT(LinearOperator):
         return Scalar(c, self.isize, self.ishape, dtype=self.dtype, device=self.device)
 
     def _inverse(self):
-        from ..rules.sum import scale
 
         c = self._scale_normal()  # F⁻¹ = Fᴴ / c
         return self.H if c == 1.0 else scale(self.H, 1.0 / c)
 
     def _split(self, tile):
-        from ..tiling.slicing import cut_size, elementwise_positions, relevant, resized
 
         tile = relevant(self, tile)
         if not tile:

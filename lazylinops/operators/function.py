@@ -4,8 +4,9 @@ import pickle
 
 import torch
 
-from ..base import LinearOperator, check_dtype
+from ..core.base import LinearOperator
 from ..dims import fmt_names
+from ..dtypes import check_dtype
 from ..errors import ShapeError
 
 

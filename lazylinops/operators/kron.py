@@ -4,11 +4,12 @@ import functools
 
 import torch
 
-from ..base import LinearOperator
+from ..core.algebra import compose, compose_rule
+from ..core.base import LinearOperator
+from ..core.combinators import check_ops, dense_children, lazy_tags, promote_all
 from ..dims import prod
 from ..errors import DeviceError
-from ..rules.tables import compose_rule
-from .compose import _check_ops, _promote_all
+from .dense import Dense
 
 
 def _unique(names_per_factor):
@@ -50,7 +51,7 @@ class Kronecker(LinearOperator):
     """
 
     def __init__(self, *ops):
-        _check_ops(ops, "Kronecker")
+        check_ops(ops, "Kronecker")
         flat = []
         for op in ops:
             flat.extend(op.ops if type(op) is Kronecker else (op,))
@@ -64,30 +65,29 @@ class Kronecker(LinearOperator):
             oshape=sum(onames, ()),
             isize=sum((tuple(op.isize) for op in flat), ()),
             osize=sum((tuple(op.osize) for op in flat), ()),
-            dtype=_promote_all(flat),
+            dtype=promote_all(flat),
             device=flat[0].device,
             tags=_kron_tags([op._tags for op in flat]),  # structural only: value tags are _lazy_tags
         )
         self.ops = tuple(flat)
 
     def _lazy_tags(self):
-        from .compose import lazy_tags
 
         return lazy_tags(self, lambda: _kron_tags([op.tags for op in self.ops]))
 
     def _plan(self, adjoint):
         """Per factor (last first): ``(op, matrix or None, pre, n, post)``, built once."""
-        cache = self._fresh_cache()
-        plan = cache.get(("plan", adjoint))
-        if plan is None:
+
+        def build():
             ops = self.ops
             ins = [prod(op.osize if adjoint else op.isize) for op in ops]
             outs = [prod(op.isize if adjoint else op.osize) for op in ops]
-            plan = cache[("plan", adjoint)] = tuple(
+            return tuple(
                 (ops[k], _plain_matrix(ops[k]), prod(ins[:k]), ins[k], prod(outs[k + 1 :]))
                 for k in reversed(range(len(ops)))
             )
-        return plan
+
+        return self._memo(("plan", adjoint), build)
 
     def _run(self, x, adjoint):
         """Apply every factor along its own dims, last factor first (x: ``(*batch, *in)``)."""
@@ -116,13 +116,13 @@ class Kronecker(LinearOperator):
 
     def _gemm(self):
         """``(A, B)`` when the product is two plain matrices of one dtype, else ``()``; built once."""
-        cache = self._fresh_cache()
-        pair = cache.get("gemm")
-        if pair is None:
+
+        def build():
             Ws = [step[1] for step in reversed(self._plan(False))]
             ok = len(Ws) == 2 and all(W is not None for W in Ws) and Ws[0].dtype == Ws[1].dtype
-            pair = cache["gemm"] = tuple(Ws) if ok else ()
-        return pair
+            return tuple(Ws) if ok else ()
+
+        return self._memo("gemm", build)
 
     def _apply(self, x):
         pair = self._gemm() if x.dim() == 2 else ()
@@ -151,6 +151,22 @@ class Kronecker(LinearOperator):
         invs = [op._inverse() for op in self.ops]
         return None if any(i is None for i in invs) else Kronecker(*invs)  # (A ⊗ B)⁻¹ = A⁻¹ ⊗ B⁻¹
 
+    def _slogdet(self):
+        # det(A ⊗ B) = det(A)^m det(B)^n for A n×n, B m×m
+        if any(op.shape[0] != op.shape[1] for op in self.ops):
+            return None
+        n = self.shape[0]
+        sign, logabs = None, 0.0
+        for op in self.ops:
+            p = op._slogdet()
+            if p is None:
+                return None
+            m = n // op.shape[0]
+            s, l = p
+            sign = s**m if sign is None else sign * s**m
+            logabs = logabs + m * l
+        return sign, logabs
+
     def _diagonal(self):
         if any(op.shape[0] != op.shape[1] for op in self.ops):
             return None
@@ -160,7 +176,6 @@ class Kronecker(LinearOperator):
         return functools.reduce(_kron, [d.to(self.dtype) for d in ds])  # diag(A ⊗ B) = diag A ⊗ diag B
 
     def _to_dense(self):
-        from .compose import dense_children
 
         dense = dense_children(self.ops, self.dtype)  # dense(A ⊗ B) = kron(dense A, dense B)
         return super()._to_dense() if dense is None else functools.reduce(_kron, dense)
@@ -190,7 +205,6 @@ def _kron(a, b):
 
 def _plain_matrix(op):
     """The ``(M, N)`` weight of a Dense that is a plain matrix between 1-D shapes, else None."""
-    from .dense import Dense
 
     if type(op) is not Dense or len(op.isize) != 1 or len(op.osize) != 1:
         return None
@@ -227,6 +241,5 @@ def kron_product_rule(L, R):
         return None
     if any(a.isize != b.osize or a.ishape != b.oshape for a, b in zip(L.ops, R.ops)):
         return None
-    from ..rules.compose import compose
 
     return [Kronecker(*[compose(a, b) for a, b in zip(L.ops, R.ops)])]

@@ -3,10 +3,12 @@ diagonal + low rank."""
 
 import torch
 
-from ..base import LinearOperator, check_dtype, promote
-from ..errors import DeviceError, ShapeError
-from ..rules.tables import compose_rule
-from .basic import Scalar
+from ..core.algebra import compose_rule, sum_rule
+from ..core.base import LinearOperator
+from ..core.basic import Identity, Scalar
+from ..core.combinators import Sum, lazy_tags
+from ..dtypes import check_dtype, promote
+from ..errors import DeviceError, ShapeError, SingularError
 from .diagonal import Diagonal
 
 
@@ -178,7 +180,6 @@ class Woodbury(LinearOperator):
         self.lowrank = lowrank
 
     def _lazy_tags(self):
-        from .compose import lazy_tags
 
         return lazy_tags(self, lambda: _tags(self.dpart.tags, self.lowrank.tags))
 
@@ -202,8 +203,6 @@ class Woodbury(LinearOperator):
                 "ll.solve(D + ll.LowRank(U, V), b), which then uses an iterative method"
             )
         if bad_k:
-            from ..errors import SingularError
-
             raise SingularError(
                 f"Woodbury: D + U Vᴴ {tuple(self.shape)} is singular: D is invertible and the capacitance "
                 f"I + VᴴD⁻¹U has a zero pivot (det(D + UVᴴ) = det D · det(I + VᴴD⁻¹U) = 0); the system has no "
@@ -233,7 +232,6 @@ class Woodbury(LinearOperator):
         return Woodbury(self.dpart.conj(), self.lowrank.conj())
 
     def _inverse(self):
-        from .compose import Sum
 
         return Sum(self.dpart, self.lowrank)  # ((D + UVᴴ)⁻¹)⁻¹ = D + UVᴴ
 
@@ -277,3 +275,98 @@ def lowrank_rule(L, R):
     U2, V2 = R.factors(dtype)
     V = _cast(R.U if R.V is None else R.V, dtype)
     return [LowRank((U1 @ (V1.mH @ U2)).reshape(*L.osize, R.rank), V, R.ishape, L.oshape)]
+
+
+_DIAGONAL = (Identity, Scalar, Diagonal)
+
+
+def split_diag_lowrank(S):
+    """``(D, LowRank)`` when the Sum ``S`` is exactly diagonal terms + low-rank terms, else None.
+
+    Several diagonal terms add up; several low-rank terms join into one of summed rank
+    (``U₁V₁ᴴ + U₂V₂ᴴ = [U₁ U₂][V₁ V₂]ᴴ``).
+    """
+    diags = [op for op in S.ops if type(op) in _DIAGONAL]
+    lows = [op for op in S.ops if type(op) is LowRank]
+    if not diags or not lows or len(diags) + len(lows) != len(S.ops) or S.isize != S.osize:
+        return None
+    D = diags[0]
+    for other in diags[1:]:
+        D = D + other
+    if type(D) not in _DIAGONAL:
+        return None
+    if len(lows) == 1:
+        L = lows[0]
+    else:
+        dtype = S.dtype
+        Us = [op.factors(dtype)[0] for op in lows]
+        Vs = [op.factors(dtype)[1] for op in lows]
+        L = LowRank(torch.cat(Us, -1), torch.cat(Vs, -1), S.ishape, S.oshape)
+        L = L.rename(S.ishape, S.oshape)
+    return D, L
+
+
+@sum_rule("inverse")
+def sum_inverse(S):
+    """``(D + U Vᴴ)⁻¹`` as a ``Woodbury`` operator when ``S`` has that structure, else None.
+
+    Woodbury needs ``D⁻¹``; zero (or negligible) entries of ``D`` are first moved into the low-rank
+    part (``regular``), so an invertible ``D + UVᴴ`` with a singular ``D`` still inverts exactly.
+    """
+    parts = split_diag_lowrank(S)
+    if parts is None:
+        return None
+    parts = regular(*parts, S)
+    if parts is None:
+        return None
+    D, L = parts
+    if L.ishape != S.ishape or L.oshape != S.oshape:
+        L = L.rename(S.ishape, S.oshape)
+    return Woodbury(D, L)  # (D + UVᴴ)⁻¹ = D⁻¹ − D⁻¹U (I + VᴴD⁻¹U)⁻¹ VᴴD⁻¹
+
+
+def regular(D, L, S):
+    """``(D', L')`` with ``D' + L' = D + L`` and ``D'`` safely invertible, or None (one device sync).
+
+    The k entries of ``d`` that are zero or negligible (``|dᵢ| ≤ eps·max|d|``, or ``1/dᵢ`` not finite)
+    are shifted by ``s = max|d|`` and the shift is taken back in the low-rank part:
+    ``D + UVᴴ = (D + s E Eᴴ) + [U, −s E][V, E]ᴴ`` (``E`` the k unit columns). With ``k > rank`` the sum
+    has rank ≤ n − k + r < n: no Woodbury (None).
+    """
+    dtype = S.dtype
+    d = D._diagonal().to(dtype)
+    a = d.detach().abs()
+    amax = a.max() if a.numel() else a.new_ones(())
+    small = ~torch.isfinite(1 / a) | (a <= torch.finfo(a.dtype).eps * amax)
+    k = int(small.sum())  # one sync
+    if k == 0:
+        return D, L
+    if k > L.rank:
+        return None
+    scale = torch.where(amax > 0, amax, torch.ones_like(amax)).to(dtype)
+    idx = small.nonzero().squeeze(-1)
+    E = torch.zeros(d.shape[0], k, dtype=dtype, device=d.device)
+    E[idx, torch.arange(k, device=d.device)] = 1
+    U, V = L.factors(dtype)
+    D2 = Diagonal((d + scale * small.to(dtype)).reshape(S.osize), S.oshape)
+    r = L.rank + k
+    L2 = LowRank(torch.cat([U, -scale * E], -1).reshape(*S.osize, r), torch.cat([V, E], -1).reshape(*S.isize, r))
+    return D2, L2.rename(S.ishape, S.oshape)
+
+
+@sum_rule("slogdet")
+def _determinant_lemma(S):
+    # det(D + UVᴴ) = det(D) det(I + VᴴD⁻¹U)
+    parts = split_diag_lowrank(S)
+    if parts is None:
+        return None
+    parts = regular(*parts, S)  # the lemma needs D⁻¹: negligible entries moved into the low-rank part
+    if parts is None:
+        return None  # rank ≤ n − k + r < n, yet no structured determinant: the dense one
+    D, L = parts
+    sd, ld = D._slogdet()
+    dinv = 1 / D._diagonal().to(S.dtype)
+    U, V = L.factors(S.dtype)
+    K = torch.eye(L.rank, dtype=S.dtype, device=S.device) + V.mH @ (dinv[:, None] * U)
+    sk, lk = torch.linalg.slogdet(K)
+    return sd * sk, ld + lk

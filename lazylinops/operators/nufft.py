@@ -11,8 +11,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..base import LinearOperator, check_dtype, complex_dtype, real_dtype
+from ..core.base import LinearOperator, swapped
 from ..dims import Dim, as_size, default_names, prod
+from ..dtypes import check_dtype, complex_dtype, real_dtype
 from ..errors import ShapeError
 
 # ---------------------------------------------------------------------- gridding core
@@ -330,7 +331,6 @@ class ToeplitzNormal(LinearOperator):
     _apply_adjoint = _apply
 
     def _adjoint(self):
-        from .compose import swapped
 
         return swapped(self, self)  # T is Hermitian
 

@@ -2,10 +2,12 @@
 
 import torch
 
-from ..base import LinearOperator, as_device, promote
+from ..core.algebra import compose_rule
+from ..core.base import LinearOperator, swapped
+from ..core.basic import Identity
 from ..dims import Dim, as_size, default_names, fmt_names
+from ..dtypes import as_device, promote
 from ..errors import ShapeError
-from ..rules.tables import compose_rule
 
 
 def _as_perm(perm):
@@ -72,11 +74,7 @@ class Permutation(LinearOperator):
         )
 
     def _inv(self):
-        cache = self._fresh_cache()
-        inv = cache.get("inv")
-        if inv is None:
-            inv = cache["inv"] = torch.argsort(self.perm)
-        return inv
+        return self._memo("inv", lambda: torch.argsort(self.perm))
 
     def _apply(self, x):
         return x.index_select(self.axis - len(self.isize), self.perm)
@@ -85,7 +83,6 @@ class Permutation(LinearOperator):
         return y.index_select(self.axis - len(self.isize), self._inv())  # Pᴴ = P⁻¹ = permutation by argsort(perm)
 
     def _adjoint(self):
-        from .compose import swapped
 
         return swapped(self._new(self._inv()), self)  # Pᴴ = P⁻¹, output names back to input names
 
@@ -93,12 +90,25 @@ class Permutation(LinearOperator):
         return self
 
     def _normal(self):
-        from .basic import Identity
 
         return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)  # Pᴴ P = I
 
     def _inverse(self):
         return self.H  # P⁻¹ = Pᴴ
+
+    def _slogdet(self):
+        # det P = sign(σ) = (−1)^(n − number of cycles); one host read of the permutation
+        p = self.perm.cpu().tolist()
+        n, seen, cycles = len(p), [False] * len(p), 0
+        for i in range(n):
+            if not seen[i]:
+                cycles += 1
+                j = i
+                while not seen[j]:
+                    seen[j] = True
+                    j = p[j]
+        sign = torch.tensor(-1.0 if (n - cycles) % 2 else 1.0, dtype=self.dtype, device=self.device)
+        return sign, torch.zeros((), dtype=sign.real.dtype, device=self.device)
 
     def _diagonal(self):
         fixed = (self.perm == torch.arange(self.perm.shape[0], device=self.device)).to(self.dtype)

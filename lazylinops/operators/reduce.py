@@ -1,6 +1,7 @@
 """Reductions along named dims: ``SumReduce`` and its adjoint ``Broadcast``."""
 
-from ..base import LinearOperator
+from ..core.base import LinearOperator, swapped
+from ..core.basic import Identity, Scalar
 from ..dims import Dim, as_size, default_names, fmt_names, prod
 from ..errors import ShapeError
 
@@ -49,7 +50,6 @@ class SumReduce(LinearOperator):
         return _expand(y, self.isize, self.axes)
 
     def _adjoint(self):
-        from .compose import swapped
 
         out = Broadcast(self.isize, self.ishape, tuple(self.ishape[a] for a in self.axes), self.dtype, self.device)
         return swapped(out, self)
@@ -113,7 +113,6 @@ class Broadcast(LinearOperator):
         return y.sum(tuple(a - n for a in self.axes)) if self.axes else y
 
     def _adjoint(self):
-        from .compose import swapped
 
         out = SumReduce(self.osize, self.oshape, tuple(self.oshape[a] for a in self.axes), self.dtype, self.device)
         return swapped(out, self)
@@ -122,7 +121,6 @@ class Broadcast(LinearOperator):
         return self
 
     def _normal(self):
-        from .basic import Identity, Scalar
 
         n = prod(self.osize[a] for a in self.axes)  # Bᴴ B = (number of copies) I
         if n == 1:

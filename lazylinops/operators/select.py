@@ -3,10 +3,13 @@
 import torch
 import torch.nn.functional as F
 
-from ..base import LinearOperator, as_device, promote
+from ..core.algebra import compose_rule
+from ..core.base import LinearOperator, swapped
+from ..core.basic import Identity, Zero
 from ..dims import Dim, as_size, default_names, fmt_names, prod
+from ..dtypes import as_device, promote
 from ..errors import ShapeError
-from ..rules.tables import compose_rule
+from .diagonal import Diagonal
 
 
 def _pair(w, name, who):
@@ -97,7 +100,6 @@ class Pad(LinearOperator):
         return self
 
     def _normal(self):
-        from .basic import Identity
 
         if all(b >= 0 and a >= 0 for b, a in self.widths):
             return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)  # Pᴴ P = I
@@ -233,7 +235,6 @@ class Mask(LinearOperator):
     _apply_adjoint = _apply
 
     def _adjoint(self):
-        from .compose import swapped
 
         return swapped(self, self)  # Mᴴ = M
 
@@ -246,7 +247,6 @@ class Mask(LinearOperator):
         return Mask(self.mask, self.ishape, self.isize, self.dtype, self.device)
 
     def _inverse(self):
-        from .diagonal import Diagonal
 
         real = self.dtype.to_real() if self.dtype.is_complex else self.dtype
         w = torch.where(self.mask, 1.0, float("inf")).to(real)  # M⁻¹ = I where m = 1; a zero pivot (∞) elsewhere
@@ -327,7 +327,6 @@ class Sample(LinearOperator):
         return x.reshape(*y.shape[:ax], *self.isize[start:])
 
     def _normal(self):
-        from .diagonal import Diagonal
 
         start, n = self.run
         sub = self.isize[start : start + n]
@@ -427,12 +426,8 @@ def window_rule(L, R):
             return None
         dtype = promote(L.dtype, R.dtype)
         if any(_kept(s, b, a) == (0, 0) for s, (b, a) in zip(R.isize, widths)):
-            from .basic import Zero
-
             return [Zero(R.isize, L.osize, R.ishape, L.oshape, dtype, R.device)]  # every entry dropped
         if all(w == (0, 0) for w in widths):
-            from .basic import Identity
-
             return [Identity(R.isize, R.ishape, dtype=dtype, device=R.device)]
         return [make_window(R.isize, widths, R.ishape, L.oshape, dtype, R.device)]
     return None

@@ -2,8 +2,9 @@
 
 import torch
 
-from ..base import LinearOperator, check_dtype
+from ..core.base import LinearOperator
 from ..dims import as_size, prod
+from ..dtypes import check_dtype
 from ..errors import ShapeError
 
 

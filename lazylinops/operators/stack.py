@@ -4,10 +4,13 @@ import functools
 
 import torch
 
-from ..base import LinearOperator
+from ..core.algebra import add, compose
+from ..core.base import LinearOperator
+from ..core.basic import Zero
+from ..core.combinators import check_ops, dense_children, describe, lazy_tags, promote_all
 from ..dims import Dim, fmt_names
 from ..errors import DeviceError, ShapeError
-from .compose import _check_ops, _promote_all, describe
+from .select import make_window
 
 
 def _one_name(spec, who, what):
@@ -97,7 +100,7 @@ class Concat(LinearOperator):
 
     def __init__(self, *ops, idim=None, odim=None):
         who = type(self).__name__
-        _check_ops(ops, who)
+        check_ops(ops, who)
         idim, odim = _one_name(idim, who, "idim"), _one_name(odim, who, "odim")
         if idim is None and odim is None:
             raise ValueError(
@@ -116,7 +119,7 @@ class Concat(LinearOperator):
             oshape=oshape,
             isize=isize,
             osize=osize,
-            dtype=_promote_all(ops),
+            dtype=promote_all(ops),
             device=ops[0].device,
             tags=_block_tags(ops, [op._tags for op in ops], iaxis, oaxis),  # structural only: see _lazy_tags
         )
@@ -126,7 +129,6 @@ class Concat(LinearOperator):
         self.iblocks, self.oblocks = iblocks, oblocks
 
     def _lazy_tags(self):
-        from .compose import lazy_tags
 
         return lazy_tags(self, lambda: _block_tags(self.ops, [op.tags for op in self.ops], self.iaxis, self.oaxis))
 
@@ -160,7 +162,6 @@ class Concat(LinearOperator):
         return self._like([op.conj() for op in self.ops], self.idim, self.odim)
 
     def _normal(self):
-        from ..rules.sum import add
 
         if self.idim is not None and self.odim is not None:
             return self._like(
@@ -198,9 +199,6 @@ class Concat(LinearOperator):
         return self._like([op.rename(ish, osh) for op in self.ops], idim, odim)
 
     def _split(self, tile):
-        from ..rules.compose import compose
-        from .basic import Zero
-        from .select import make_window
 
         rest = {k: v for k, v in tile.items() if k not in (self.idim, self.odim)}
         M, N = sum(self.oblocks or (0,)), sum(self.iblocks or (0,))
@@ -242,7 +240,6 @@ class Concat(LinearOperator):
     def _to_dense(self):
         # [A; B] = cat of denses (rows), [A B] (columns), diag(A, B) = block_diag — when the stacked
         # dims lead (row blocks are contiguous); otherwise by applying to the identity
-        from .compose import dense_children
 
         if (self.idim is not None and self.iaxis != 0) or (self.odim is not None and self.oaxis != 0):
             return super()._to_dense()

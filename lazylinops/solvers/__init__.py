@@ -1,11 +1,11 @@
 """Solvers (DESIGN §5): ``solve``/``inv``/``lstsq``, Krylov kernels, least squares, eigen, sparsity."""
 
-from .api import inv, lstsq, solve
-from .eig import eigsh, power_method
-from .info import ConvergenceWarning, SolveInfo
-from .regularized import cgls, lsqr, regularized_lstsq
-from .sparsity import fista, split_bregman
-from .status import Status
+from .api import lstsq, solve
+from .inverse import inv
+from .kernels.eig import eigsh, power_method
+from .kernels.regularized import cgls, lsqr, regularized_lstsq
+from .kernels.sparsity import fista, split_bregman
+from .status import ConvergenceWarning, SolveInfo, Status
 
 __all__ = [
     "ConvergenceWarning",

@@ -8,41 +8,12 @@ from dataclasses import replace
 
 import torch
 
-from ..base import LinearOperator
+from ..core.base import LinearOperator
 from ..errors import ShapeError
-from .autograd import Spec, is_opaque, opaque_solve
-from .core import LSTSQ_METHODS, _requires_grad, lstsq_core, make_options, promote_rhs, solve_core
-from .info import check_rhs, finish
-
-
-def run_named(kind, who, A, b, opts, x0=None):
-    """``(x, info)`` for named ``b`` ``(*batch, *A.osize)``; differentiable, never raises on failure."""
-    b = promote_rhs(who, A, b)
-    core = solve_core if kind == "solve" else lstsq_core
-    if torch.is_grad_enabled() and is_opaque(A):  # closure tensors: differentiate through one apply
-        return opaque_solve(kind, who, A, b, opts, x0, core)
-    ws = A._flat_weights()
-    grad = _requires_grad(ws)
-    if not (torch.is_grad_enabled() and (b.requires_grad or grad)):
-        with torch.no_grad():  # never record the iterations (no unrolled graph)
-            return core(who, A, b, opts, x0, ws)
-    if grad:
-        spec = Spec(kind, who, A, A._with_weights, opts, x0)
-    else:
-        ws = []
-        spec = Spec(kind, who, A, lambda _: A, opts, x0)
-    from .autograd import ImplicitSolve
-
-    x = ImplicitSolve.apply(spec, b, *ws)
-    return x, spec.info
-
-
-def _check_op(who, A):
-    if not isinstance(A, LinearOperator):
-        raise TypeError(
-            f"{who}: A must be a lazylinops operator, got {type(A).__name__}; for a dense matrix use "
-            "torch.linalg directly or wrap it with ll.Dense(A)"
-        )
+from .autograd import run_named
+from .engine import LSTSQ_METHODS, make_options
+from .inverse import inv
+from .status import check_op, check_rhs, finish
 
 
 def _to_named(who, b, size, what):
@@ -116,7 +87,7 @@ def solve(
 
     Dense equivalent: ``torch.linalg.solve(A.to_dense(), b)``.
     """
-    _check_op("ll.solve", A)
+    check_op("ll.solve", A)
     if isinstance(b, LinearOperator):
         if return_info:
             raise TypeError("ll.solve: return_info=True needs a tensor right-hand side, got an operator")
@@ -182,7 +153,7 @@ def lstsq(
 
     Dense equivalent: ``torch.linalg.lstsq(A.to_dense(), b)`` (``scipy.sparse.linalg.lsqr``).
     """
-    _check_op("ll.lstsq", A)
+    check_op("ll.lstsq", A)
     check_rhs("ll.lstsq", b)
     opts = make_options(
         "ll.lstsq",
@@ -207,23 +178,3 @@ def lstsq(
     x = _from_named(xn, A.isize, vector)
     finish(x, info, on_failure, "ll.lstsq")
     return (x, info) if return_info else x
-
-
-def inv(A, **options):
-    """The lazy inverse ``A⁻¹`` (an ``ll.Inverse``): applying it solves, ``inv(A).H`` inverts ``A.H``.
-
-    ``options`` are ``ll.solve``'s (method, rtol, atol, maxiter, M, restart, on_failure).
-
-    >>> import torch, lazylinops as ll
-    >>> Ainv = ll.inv(ll.Diagonal(torch.tensor([2.0, 4.0]), "N"))
-    >>> Ainv(torch.ones(2)).tolist(), type(Ainv).__name__
-    ([0.5, 0.25], 'Inverse')
-
-    Dense equivalent: ``torch.linalg.inv(A.to_dense())`` (never formed here).
-    """
-    from ..operators.inverse import Inverse
-
-    _check_op("ll.inv", A)
-    if type(A) is Inverse and not options:
-        return A.op  # (A⁻¹)⁻¹ = A
-    return Inverse(A, **options)

@@ -8,9 +8,13 @@ apply of ``A`` rebuilt from its weights). For ``x = argmin ‖A x − b‖² + d
 backward is itself differentiable (double backward, ``gradgradcheck``).
 """
 
+from dataclasses import replace
+
 import torch
 
-from .info import finish
+from ..core.basic import Identity
+from .engine import lstsq_core, promote_rhs, requires_grad, solve_core
+from .status import finish
 
 
 class Spec:
@@ -26,7 +30,6 @@ class Spec:
 
     def normal(self, ws):
         build, damp = self.build, self.opts.damp
-        from dataclasses import replace
 
         def nb(ws):
             A = build(ws)
@@ -38,13 +41,11 @@ class Spec:
 
 
 def _identity(N):
-    from ..operators.basic import Identity
 
     return Identity(N.isize, N.ishape, dtype=N.dtype, device=N.device)
 
 
 def _core(kind):
-    from .core import lstsq_core, solve_core
 
     return solve_core if kind == "solve" else lstsq_core
 
@@ -141,7 +142,6 @@ class _Correction(torch.autograd.Function):
 def opaque_solve(kind, who, A, b, opts, x0, core):
     """A solve of an operator with closure tensors: forward without autograd, gradients by one
     adjoint solve plus a vector–Jacobian product of one apply of ``A`` (which sees closures too)."""
-    from dataclasses import replace
 
     with torch.no_grad():
         x, info = core(who, A, b.detach(), opts, x0)
@@ -167,3 +167,24 @@ def opaque_solve(kind, who, A, b, opts, x0, core):
         return lam
 
     return xd + _Correction.apply(F, x.shape, adjoint_solve), info
+
+
+def run_named(kind, who, A, b, opts, x0=None):
+    """``(x, info)`` for named ``b`` ``(*batch, *A.osize)``; differentiable, never raises on failure."""
+    b = promote_rhs(who, A, b)
+    core = solve_core if kind == "solve" else lstsq_core
+    if torch.is_grad_enabled() and is_opaque(A):  # closure tensors: differentiate through one apply
+        return opaque_solve(kind, who, A, b, opts, x0, core)
+    ws = A._flat_weights()
+    grad = requires_grad(ws)
+    if not (torch.is_grad_enabled() and (b.requires_grad or grad)):
+        with torch.no_grad():  # never record the iterations (no unrolled graph)
+            return core(who, A, b, opts, x0, ws)
+    if grad:
+        spec = Spec(kind, who, A, A._with_weights, opts, x0)
+    else:
+        ws = []
+        spec = Spec(kind, who, A, lambda _: A, opts, x0)
+
+    x = ImplicitSolve.apply(spec, b, *ws)
+    return x, spec.info

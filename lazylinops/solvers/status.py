@@ -5,6 +5,15 @@ by matching words in messages (model: lineax ``RESULTS``).
 """
 
 import enum
+import math
+import numbers
+import warnings
+from dataclasses import dataclass
+
+import torch
+
+from ..core.base import LinearOperator
+from ..errors import Diverged, DtypeError, NotConverged, SingularError
 
 
 class Status(enum.Enum):
@@ -31,3 +40,156 @@ class Status(enum.Enum):
 
     def __repr__(self):
         return f"Status.{self.name}"
+
+
+ON_FAILURE = ("raise", "warn", "ignore")
+
+
+class ConvergenceWarning(RuntimeWarning):
+    """A solver stopped before its tolerance and ``on_failure="warn"`` was asked for."""
+
+
+@dataclass(frozen=True, eq=False)
+class SolveInfo:
+    """What a solver did: a frozen record.
+
+    - ``method``: the solver that ran ("structural", "dense", "cg", "minres", "gmres",
+      "bicgstab", "cgls", "lsqr", "power", "lanczos", "fista", "split_bregman").
+    - ``converged``: every right-hand side met its tolerance.
+    - ``iterations``: iterations run (the most any right-hand side needed).
+    - ``residual_norm``: the stopping quantity per right-hand side, a tensor shaped like the
+      right-hand sides' batch (0-d for one vector): ``‖b − A x‖`` for ``solve``,
+      ``‖Aᴴ(b − A x) − damp² x‖`` for ``lstsq``.
+      Only measured values: a Krylov solve ends by measuring the true residual; a purely
+      structural solve (Diagonal, FFT, Permutation, Kronecker of those …) is exact to rounding,
+      does not measure it and holds NaN ("not measured"); a direct factorisation (Dense by
+      LU/Cholesky, Woodbury's capacitance, method="dense") measures it (one matvec). A direct
+      answer that leaves ``‖b − A x‖`` above ``max(rtol·‖b‖, atol)`` because ``A`` is numerically
+      singular raises ``ll.SingularError`` (carrying ``.x`` and ``.info``); one that is only
+      ill-conditioned (a float32 LU often is) stays ``exact`` with the residual and a lower bound
+      of the condition number in ``message``.
+    - ``matvecs``: applications of the operator (and of its adjoint) the solver made,
+      the final true-residual check included.
+    - ``message``: a sentence saying why it stopped.
+    - ``status``: an ``ll.Status`` (converged, exact, max_iterations, breakdown, diverged,
+      nonfinite_input, singular) whose value is the generic sentence; failures are
+      classified by it.
+
+    >>> import torch, lazylinops as ll
+    >>> x, info = ll.solve(ll.Diagonal(torch.tensor([2.0, 4.0])), torch.ones(2), return_info=True)
+    >>> info.method, info.converged, info.matvecs, info.status
+    ('structural', True, 0, Status.exact)
+    """
+
+    method: str
+    converged: bool
+    iterations: int
+    residual_norm: torch.Tensor
+    matvecs: int
+    message: str
+    status: Status
+
+    def __repr__(self):
+        r = self.residual_norm
+        res = f"{r.max().item():.3g}" if isinstance(r, torch.Tensor) and r.numel() else "n/a"
+        return (
+            f"SolveInfo(method={self.method!r}, converged={self.converged}, iterations={self.iterations}, "
+            f"residual_norm(max)={res}, matvecs={self.matvecs}, status={self.status!r}, message={self.message!r})"
+        )
+
+
+def default_rtol(dtype):
+    """1e-10 in double precision (float64/complex128), 1e-5 otherwise."""
+    return 1e-10 if dtype in (torch.float64, torch.complex128) else 1e-5
+
+
+def check_tolerances(who, rtol, atol, dtype):
+    """Validated ``(rtol, atol)``; ``rtol=None`` takes the dtype's default."""
+    rtol = default_rtol(dtype) if rtol is None else rtol
+    for name, v in (("rtol", rtol), ("atol", atol)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not v >= 0 or math.isinf(v):
+            raise ValueError(f"{who}: {name} must be a finite real number ≥ 0, got {v!r}")
+    return float(rtol), float(atol)
+
+
+def check_maxiter(who, maxiter, default):
+    if maxiter is None:
+        return default
+    if isinstance(maxiter, bool) or not isinstance(maxiter, numbers.Integral) or maxiter < 0:
+        raise ValueError(f"{who}: maxiter must be an int ≥ 0 (or None for the default {default}), got {maxiter!r}")
+    return int(maxiter)
+
+
+def check_choice(who, name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{who}: {name} must be one of {choices}, got {value!r}")
+    return value
+
+
+def check_callback(who, callback):
+    if callback is not None and not callable(callback):
+        raise TypeError(f"{who}: callback must be callable as callback(iteration, x, residual_norm), got {callback!r}")
+    return callback
+
+
+def check_rhs(who, b):
+    """A floating/complex tensor (never an integer or bool one)."""
+    if not isinstance(b, torch.Tensor):
+        raise TypeError(
+            f"{who}: the right-hand side must be a torch.Tensor, got {type(b).__name__}; "
+            "convert with torch.as_tensor(b)"
+        )
+    if not (b.dtype.is_floating_point or b.dtype.is_complex):
+        raise DtypeError(
+            f"{who}: right-hand side has dtype {b.dtype}; solvers work in floating or complex dtypes and never "
+            "cast integers or bools silently — convert first, e.g. b.float() or b.to(torch.complex64)"
+        )
+    return b
+
+
+def progress_bar(who, progress, total):
+    """A tqdm bar when asked for and installed; None otherwise."""
+    if not isinstance(progress, bool):
+        raise TypeError(f"{who}: progress must be True or False, got {progress!r}")
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm  # noqa: PLC0415  an optional dependency, imported only when asked for
+    except ImportError:
+        warnings.warn(
+            f"{who}: progress=True needs tqdm (pip install tqdm); running without a progress bar",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None
+    return tqdm(total=total, desc=who, leave=False)
+
+
+def finish(x, info, on_failure, who):
+    """Raise by ``info.status`` (or warn) when the solve failed: ``Diverged`` for diverged or breakdown,
+    ``SingularError`` for singular, ``NotConverged`` otherwise."""
+    if info.converged or on_failure == "ignore":
+        return
+    if info.status is Status.singular:
+        raise SingularError(f"{who} ({info.method}): {info.message}")
+    diverged = info.status in (Status.diverged, Status.breakdown)
+    res = info.residual_norm
+    worst = res.max().item() if isinstance(res, torch.Tensor) and res.numel() else float("nan")
+    msg = (
+        f"{who} ({info.method}) did not converge: {info.message} after {info.iterations} iterations "
+        f"({info.matvecs} matvecs), largest stopping residual {worst:.3g}; raise maxiter, loosen rtol/atol, "
+        "use a preconditioner M, or pass on_failure='warn' to get the last iterate anyway "
+        "(it is also in the exception's .x, the record in .info)"
+    )
+    if on_failure == "warn":
+        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+        return
+    raise (Diverged if diverged else NotConverged)(msg, x=x, info=info)
+
+
+def check_op(who, A):
+    if not isinstance(A, LinearOperator):
+        raise TypeError(
+            f"{who}: A must be a lazylinops operator, got {type(A).__name__}; for a dense matrix use "
+            "torch.linalg directly or wrap it with ll.Dense(A)"
+        )

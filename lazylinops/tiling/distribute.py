@@ -1,7 +1,11 @@
 """``distribute`` and ``materialize``: tiles of an operator placed on devices (torchlinops'
 ``create_batched_linop``), with every shared weight moved once per device."""
 
-from ..base import LinearOperator, as_device
+import numpy as np
+
+from ..core.base import LinearOperator
+from ..dtypes import as_device
+from ..operators.device import ToDevice
 from .spec import BatchSpec
 from .split import split
 from .tiled import Tiled
@@ -118,8 +122,6 @@ def _distribute(A, specs, base, mover):
 
 
 def _items(arr):
-    import numpy as np
-
     for idx in np.ndindex(arr.shape):
         yield idx, arr[idx]
 
@@ -130,7 +132,6 @@ def region(slices, size):
 
 
 def _to_device(idevice, odevice, size, names):
-    from ..operators.device import ToDevice
 
     return ToDevice(idevice, odevice, size, names)
 

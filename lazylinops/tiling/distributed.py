@@ -30,8 +30,9 @@ import zlib
 import torch
 import torch.distributed as dist
 
-from ..base import LinearOperator, as_device, promote
+from ..core.base import LinearOperator
 from ..dims import prod
+from ..dtypes import as_device, promote
 from ..errors import DistributedError
 from .distribute import WeightMover, region
 from .spec import BatchSpec

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import torch
 
-from ..base import as_device
+from ..dtypes import as_device
 
 
 def fuzzy_broadcast(arr, shape):

@@ -10,10 +10,10 @@ import math
 
 import numpy as np
 
-from ..base import LinearOperator
+from ..core.base import LinearOperator
+from ..core.tiles import AMBIGUOUS, named_sizes
 from ..dims import Dim, fmt_names
 from ..errors import ShapeError
-from .slicing import AMBIGUOUS, named_sizes
 
 
 def check_batch_sizes(A, batch_sizes, what="split"):

@@ -8,8 +8,11 @@ base device is entered and left through ``ToDevice`` moves.
 
 import torch
 
-from ..base import LinearOperator, as_device, promote
+from ..core.base import LinearOperator
+from ..display import tree
+from ..dtypes import as_device, promote
 from ..errors import ShapeError
+from ..operators.diagonal import Diagonal
 from .execute import Step, run
 
 
@@ -123,8 +126,8 @@ class Tiled(LinearOperator):
 
     def _steps(self, adjoint):
         key = "steps_adjoint" if adjoint else "steps"
-        steps = self._fresh_cache().get(key)
-        if steps is None:
+
+        def build():
             steps = []
             for T, ri, ro, mi, mo in zip(self.tiles, self.iregions, self.oregions, self.moves_in, self.moves_out):
                 if adjoint:  # moves are operators: test them against None, never for truth
@@ -133,8 +136,9 @@ class Tiled(LinearOperator):
                 else:
                     pre, fn, post = _bound(mi, "_apply"), T._apply, _bound(mo, "_apply")
                 steps.append(Step(pre, fn, post, _index(ri), _index(ro), T.device))
-            self._fresh_cache()[key] = steps
-        return steps
+            return steps
+
+        return self._memo(key, build)
 
     def _apply(self, x):
         return run(self._steps(False), x, self.osize, promote(self.dtype, x.dtype))
@@ -189,7 +193,6 @@ class Tiled(LinearOperator):
         second pass gathering their blocks and bound no intermediate (a diagonal has none).
         Tiles on other devices stay distributed; so do broadcast weights (folding would grow them).
         """
-        from ..operators.diagonal import Diagonal
 
         if len(normals) < 2 or any(m is not None for m in self.moves_in):
             return None
@@ -240,7 +243,6 @@ class Tiled(LinearOperator):
         return f"{len(self.tiles)} tiles on {', '.join(devs)}"
 
     def __repr__(self, *, tensor_contents=None):
-        from ..display import tree
 
         lines = [tree(self, max_children=0).splitlines()[0]]
         n = len(self.tiles)

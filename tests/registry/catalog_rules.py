@@ -5,7 +5,7 @@ factors do not cancel (``Pad(w) @ Crop(w)`` zeroes the border) or start with a P
 import torch
 
 import lazylinops as ll
-from lazylinops.base import complex_dtype
+from lazylinops.dtypes import complex_dtype
 
 from . import Entry, randn
 

@@ -4,7 +4,7 @@ interpolation, matrix-free FromFunction, ToDevice. Complex, non-symmetric exampl
 import torch
 
 import lazylinops as ll
-from lazylinops.base import complex_dtype
+from lazylinops.dtypes import complex_dtype
 
 from . import Entry, randn
 

@@ -5,7 +5,7 @@ functions that build them (cat, kron, block_diag, slicing). Complex, non-symmetr
 import torch
 
 import lazylinops as ll
-from lazylinops.base import complex_dtype
+from lazylinops.dtypes import complex_dtype
 
 from . import Entry, randn
 

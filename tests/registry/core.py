@@ -3,7 +3,7 @@
 import torch
 
 import lazylinops as ll
-from lazylinops.base import complex_dtype
+from lazylinops.dtypes import complex_dtype
 
 from . import Entry, randn
 

@@ -3,7 +3,7 @@
 import torch
 
 import lazylinops as ll
-from lazylinops.base import real_dtype
+from lazylinops.dtypes import real_dtype
 
 from . import Entry, randn
 from .core import WeightedCumsum

@@ -13,8 +13,22 @@ import warnings
 import torch
 from torch._C import DisableTorchFunctionSubclass
 
-from .dims import as_size, fmt_names, prod, resolve_shapes
-from .errors import DeviceError, DtypeError, ImmutableError, ShapeError
+from ..dims import Dim, as_size, check_names, fmt_names, prod, resolve_shapes
+from ..display import fmt_bytes, html, tree
+from ..dtypes import as_device, check_dtype, complex_dtype, promote, real_dtype
+from ..errors import DensifyError, DensifyWarning, DeviceError, DtypeError, ImmutableError, ShapeError
+from .dispatch import (
+    bind,
+    check_densify_limit,
+    check_dim,
+    check_dims,
+    dense_nbytes,
+    get_densify,
+    inplace_request,
+    is_metadata,
+    rule_for,
+    torch_name,
+)
 
 # Metadata every operator carries in its ``__dict__``; everything else there is its state.
 _META = ("_ishape", "_oshape", "_isize", "_osize", "_shape", "_dtype", "_device", "_tags", "_fast")
@@ -24,57 +38,7 @@ _TENSORS = "__tensors__"  # key in the cache: every tensor of the tree (fixed af
 _TENSORS_EPOCH = "__tensors_epoch__"  # key in the cache: the _EPOCH that list was collected at
 _EPOCH = [0]  # bumped by every copy_ (the one call that swaps an operator's tensors)
 _SEP = "__ll"
-
-_PROMOTE = {}
-
-
-def promote(a, b):
-    """``torch.promote_types`` with a cache (it is on every apply's path)."""
-    key = (a, b)
-    out = _PROMOTE.get(key)
-    if out is None:
-        out = _PROMOTE[key] = torch.promote_types(a, b)
-    return out
-
-
-def real_dtype(dtype):
-    """float32 for complex64, float64 for complex128, the dtype itself if real."""
-    return dtype.to_real() if dtype.is_complex else dtype
-
-
-def complex_dtype(dtype):
-    """complex64 for float32 (and float16/bfloat16), complex128 for float64."""
-    if dtype.is_complex:
-        return dtype
-    return torch.complex128 if dtype == torch.float64 else torch.complex64
-
-
-def check_dtype(dtype, what):
-    """Operators compute in floating or complex dtypes only; refuse integers and bools."""
-    if not isinstance(dtype, torch.dtype):
-        raise DtypeError(f"{what}: expected a torch.dtype, got {dtype!r}")
-    if not (dtype.is_floating_point or dtype.is_complex):
-        raise DtypeError(
-            f"{what}: dtype {dtype} is not a floating or complex dtype; operators are never "
-            "silently cast from integers or bools — convert first, e.g. x.float() or x.to(torch.complex64)"
-        )
-    return dtype
-
-
-def as_device(device, what="device"):
-    """A ``torch.device`` from a string/device/index, with a clear error for bad strings."""
-    if device is None:
-        return torch.device("cpu")
-    if not isinstance(device, torch.device):
-        try:
-            device = torch.device(device)
-        except (RuntimeError, TypeError, ValueError) as exc:
-            raise DeviceError(
-                f"{what}: {device!r} is not a device; use e.g. 'cpu', 'cuda', 'cuda:1' or 'meta' ({exc})"
-            ) from None
-    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
-        device = torch.device("cuda", torch.cuda.current_device())  # tensors always carry an index
-    return device
+_MISSING = object()  # a memo entry that was never computed (None is a valid memo value)
 
 
 _Tensor = torch.Tensor
@@ -161,7 +125,6 @@ def _inverse_with_swapped_names(hook):
                 f"{tuple(inv._osize)}←{tuple(inv._isize)}; the inverse of a {tuple(self._osize)}←{tuple(self._isize)} "
                 "operator must map its output sizes back to its input sizes"
             )
-        from .operators.compose import swapped
 
         return swapped(inv, self)  # A⁻¹: oshape → ishape
 
@@ -271,8 +234,30 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     >>> A.shape, (A @ torch.ones(3)).tolist()
     (torch.Size([3, 3]), [2.0, 2.0, 2.0])
 
-    Optional structural overrides: ``_adjoint()``, ``_normal()``, ``_conj()``,
-    ``_inverse()``, ``_diagonal()``, ``_to_dense()``, ``_split(tile)``.
+    The hooks, in one table. A subclass overrides only those its structure answers; each
+    default is correct for any operator, and ``ll.testing.check_operator`` checks every hook a
+    class defines against its dense matrix.
+
+    =====================  ==========================================  =========================
+    hook                   returns                                     default
+    =====================  ==========================================  =========================
+    ``_apply(x)``          ``A x`` on named input ``(*batch, *isize)``  required
+    ``_apply_adjoint(y)``  ``Aᴴ y`` on ``(*batch, *osize)``              required
+    ``_adjoint()``         the operator ``Aᴴ`` (names swapped)           lazy ``Adjoint``
+    ``_conj()``            the operator ``Ā``                           lazy ``Conj``
+    ``_normal()``          the operator ``AᴴA`` (``A.N``)                ``Aᴴ @ A``, simplified
+    ``_diagonal()``        the main diagonal as a vector, or None       None
+    ``_inverse()``         an exact structural ``A⁻¹``, or None          None (solvers iterate)
+    ``_slogdet()``         ``(sign, log|det|)`` of a square A, or None  None (densify/refuse)
+    ``_split(tile)``       the block for ``{dim: slice}``               refuse with ShapeError
+    ``_to_dense()``        the dense ``(M, N)`` matrix                   apply to the identity
+    ``_renamed(i, o)``     the operator with new dim names              rebuilt state
+    ``_lazy_tags()``       value-derived tags (computed on request)     none
+    ``_repr_extra()``      a short parameter string for ``repr``        ""
+    =====================  ==========================================  =========================
+
+    Pair structure (``L @ R``, ``L + R``) is not a hook but a rule: ``compose_rule`` /
+    ``add_rule`` in ``core/algebra.py``, used beside the family's classes.
     """
 
     # Names of floating weights that stay real when the operator is cast to complex
@@ -555,8 +540,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         if device == self._device and dtype == self._dtype and not copy:
             return self
         if self._dtype.is_complex and not dtype.is_complex:
-            from .operators.compose import RealPart
-
             warnings.warn(
                 f"casting complex operator {type(self).__name__} to {dtype} keeps the real part "
                 "of its dense matrix, as Tensor.to does",
@@ -725,8 +708,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         if other.__class__ is _Tensor and other.shape == vec and other.dtype is dtype and other.device == device:
             return unaliased(self._apply(other), other)
         if _is_op(other):
-            from .rules.compose import compose
-
             return compose(self, other)
         if isinstance(other, torch.Tensor):
             return self._matmul(other)
@@ -734,8 +715,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     def __rmatmul__(self, other):
         if _is_op(other):
-            from .rules.compose import compose
-
             return compose(other, self)
         if isinstance(other, torch.Tensor):
             return self._rmatmul(other)
@@ -794,6 +773,20 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
             cache[_VERSIONS] = key
         return cache
 
+    def _memo(self, key, build):
+        """``build()``, computed once per state of the operator's weights (the one memo everyone uses).
+
+        Every value derived from weights — factors, plans, normals, inverses, value tags, solver
+        facts — is kept here under a hashable ``key`` and recomputed after any weight in the tree
+        changed in place (version counters) or was swapped (``copy_``): never stale. ``build()``
+        may return None (remembered too).
+        """
+        cache = self._fresh_cache()
+        out = cache.get(key, _MISSING)
+        if out is _MISSING:
+            out = cache[key] = build()
+        return out
+
     def _involution(self, key, build):
         """``A.H`` / ``A.conj()``: built once, cached both ways (``A.H.H is A``), tags kept."""
         cache = self._fresh_cache()
@@ -824,7 +817,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return self.H
 
     def _adjoint(self):
-        from .operators.compose import Adjoint
 
         return Adjoint(self)
 
@@ -833,7 +825,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return self._involution("conj", self._conj) if self._dtype.is_complex else self
 
     def _conj(self):
-        from .operators.compose import Conj
 
         return Conj(self)
 
@@ -854,7 +845,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return self.T
 
     def transpose(self, dim0, dim1):
-        from .dispatch import check_dim
 
         check_dim((dim0, dim1), "transpose")
         return self.T if dim0 % 2 != dim1 % 2 else self  # swapping a dim with itself is the identity
@@ -862,11 +852,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     @property
     def N(self):
         """The normal operator ``Aᴴ A``, structurally simplified."""
-        cache = self._fresh_cache()
-        out = cache.get("N")
-        if out is None:
-            out = cache["N"] = self._normal()._with_tags("psd")
-        return out
+        return self._memo("N", lambda: self._normal()._with_tags("psd"))
 
     def _init_like(self, op, adjoint=False, tags=(), dtype=None, device=None):
         """``__init__`` on ``op``'s shapes (swapped for Aᴴ), dtype and device, already validated there.
@@ -893,13 +879,11 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return _rebuild(type(self), {**self._state(), "_tags": new})
 
     def _normal(self):
-        from .rules.normal import generic_normal
 
         return generic_normal(self)
 
     def rename(self, ishape=None, oshape=None):
         """The same operator (same class) with new dim names; names are metadata only."""
-        from .dims import Dim, check_names
 
         ish = self._ishape if ishape is None else check_names(Dim(ishape), self._isize, "ishape")
         osh = self._oshape if oshape is None else check_names(Dim(oshape), self._osize, "oshape")
@@ -913,31 +897,25 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
-        from .rules.sum import add
 
         return add(self, other)
 
     def __radd__(self, other):
-        from .rules.sum import add
 
         return add(other, self)
 
     def __sub__(self, other):
-        from .rules.sum import add, scale
 
         if _is_op(other):
             return add(self, scale(other, -1))  # A - B = A + (-1)·B
-        from .dispatch import densify
 
         return densify(torch.sub, (self, other), {})  # A - c, A - t: elementwise, dense semantics
 
     def __rsub__(self, other):
-        from .dispatch import densify
 
         return densify(torch.sub, (other, self), {})  # c - A, t - A: elementwise (operator - operator is __sub__)
 
     def __neg__(self):
-        from .rules.sum import scale
 
         return scale(self, -1)
 
@@ -945,22 +923,18 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return self
 
     def __mul__(self, other):
-        from .rules.sum import scale
 
         return scale(self, other)
 
     __rmul__ = __mul__
 
     def __truediv__(self, other):
-        from .rules.sum import scale_div
 
         return scale_div(self, other)
 
     # ------------------------------------------------------------------ dense
     def to_dense(self, dtype=None, *, masked_grad=None):
         """The dense matrix ``(M, N)`` as a plain ``torch.Tensor``."""
-        from .dispatch import check_densify_limit
-
         check_densify_limit(self, "to_dense")
         dense = self._to_dense()
         return unaliased_from_weights(dense if dtype is None else dense.to(dtype), (self,))  # never a live weight
@@ -991,6 +965,16 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         """
         return None
 
+    def _slogdet(self):
+        """Hook: ``(sign, log|det|)`` of a square operator from its structure, or None.
+
+        Called only when the matrix is square. ``sign`` has the operator's dtype (a unit-modulus
+        complex number for complex operators, 0 for a singular matrix), ``log|det|`` its real
+        dtype (``-inf`` when singular); both 0-d, equal to ``torch.linalg.slogdet`` of the dense
+        matrix. Return None rather than a determinant whose formula does not apply.
+        """
+        return None
+
     def _split(self, tile):
         """Hook: the sub-operator (block) for ``tile = {dim_name: slice}``.
 
@@ -1004,7 +988,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         size. Operators that cannot be cut along a dim raise ``ShapeError`` naming it. The
         result computes the same values as the block of the dense matrix.
         """
-        from .errors import ShapeError
 
         dims = [d for d in tile if d in self._ishape or d in self._oshape]
         if not dims:
@@ -1030,7 +1013,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     # ------------------------------------------------------------------ display
     def __repr__(self, *, tensor_contents=None):
-        from .display import tree
 
         return tree(self)
 
@@ -1040,7 +1022,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return format(repr(self), spec)
 
     def _repr_html_(self):
-        from .display import html
 
         return html(self)
 
@@ -1051,7 +1032,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     # ------------------------------------------------------------------ torch protocol
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-        from .dispatch import torch_function
 
         return torch_function(func, types, args, kwargs or {})
 
@@ -1085,3 +1065,122 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
 
 torch.serialization.add_safe_globals([LinearOperator, _rebuild_operator])
+
+
+def _walk(obj, fn):
+    """Map ``fn`` over operators inside args (lists/tuples/dicts nested)."""
+    if isinstance(obj, LinearOperator):
+        return fn(obj)
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_walk(o, fn) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _walk(v, fn) for k, v in obj.items()}
+    return obj
+
+
+def densify(func, args, kwargs):
+    """The fallback: replace operators by their dense matrices and call ``func``.
+
+    The dense matrices never share memory with a weight, so functions that write into
+    their argument (``F.embedding(max_norm=)``, ``nn.init.orthogonal_``'s ``copy_``) leave
+    the operator unchanged.
+    """
+    mode = get_densify()[0]
+    name = torch_name(func)
+
+    def dense(op):
+        check_densify_limit(op, name)
+        if mode == "error":
+            raise DensifyError(
+                f"{name} has no structured rule for {type(op).__name__} {tuple(op.shape)} and "
+                f"densifying is set to 'error' ({fmt_bytes(dense_nbytes(op))} dense); use a structured "
+                "call or ll.set_densify('warn')"
+            )
+        if mode == "warn":
+            warnings.warn(
+                f"{name} has no structured rule for {type(op).__name__} {tuple(op.shape)} {op.dtype}: "
+                f"building its dense matrix ({fmt_bytes(dense_nbytes(op))}). Silence with "
+                "ll.set_densify('allow') or make it an error with ll.set_densify('error')",
+                DensifyWarning,
+                stacklevel=4,
+            )
+        return unaliased_from_weights(op._to_dense(), (op,))
+
+    return func(*_walk(args, dense), **_walk(kwargs, dense))
+
+
+def torch_function(func, types, args, kwargs):
+    """The body of ``LinearOperator.__torch_function__``: rule lookup → metadata → refusal → densify."""
+    if kwargs.get("out") is not None:
+        out = kwargs["out"]
+        raise ImmutableError(
+            f"{torch_name(func)}: out= is not supported with operators: operators are immutable and results are "
+            f"new tensors or operators (got out={type(out).__name__} {tuple(getattr(out, 'shape', ()))}); "
+            "drop out= and assign the result"
+        )
+    rule = rule_for(func)
+    if rule is not None:
+        args, kwargs = bind(func, args, kwargs, rule)
+        if args and isinstance(args[0], LinearOperator):
+            check_dims(func, args, kwargs)
+        return rule(*args, **kwargs)
+    if is_metadata(func):
+        with DisableTorchFunctionSubclass():
+            return func(*args, **kwargs)
+    target = args[0] if args else next(iter(kwargs.values()), None)  # nn.init passes tensor= by keyword
+    if isinstance(target, LinearOperator):
+        if getattr(func, "__name__", "") == "__set__":  # ``A.data = t``, ``A.grad = t``: a Tensor attribute setter
+            attr = getattr(getattr(func, "__self__", None), "__name__", "an attribute")
+            raise ImmutableError(
+                f"cannot set {attr!r} of {type(target).__name__} {tuple(target.shape)}: operators are immutable "
+                f"(got a {type(args[1]).__name__ if len(args) > 1 else 'value'}); build a new operator from new "
+                "weights, or load weights from an identically structured operator with A.copy_(B)"
+            )
+        how = inplace_request(func, args, kwargs)
+        if how is not None:
+            raise ImmutableError(
+                f"{torch_name(func)}{'(..., inplace=True)' if how == 'flag' else ''}: operators are immutable, "
+                f"in-place operations are refused (got {type(target).__name__} {tuple(target.shape)}); build a new "
+                "operator, e.g. A = A + B, or densify first with A.to_dense() (and drop inplace=True)"
+            )
+    return densify(func, args, kwargs)
+
+
+def relabel(op, ishape, oshape):
+    """``op`` carrying the dim names ``ishape``/``oshape`` (same sizes; names are metadata only).
+
+    Structural hooks and rules build results from one side's names (``Diagonal(w, ishape)``);
+    this puts the names the result must carry back (``Aᴴ`` swaps them, ``A @ B`` keeps the outer
+    ones). A class that refuses the names (``Permutation`` needs equal names) gets name-only
+    ``Reshape`` factors around it.
+    """
+    if op.ishape == ishape and op.oshape == oshape:
+        return op
+    try:
+        out = op._renamed(ishape, oshape)
+    except ShapeError:
+        ops = [op]
+        if op.oshape != oshape:
+            ops.insert(0, Reshape(op.osize, op.osize, op.oshape, oshape, dtype=op.dtype, device=op.odevice))
+        if op.ishape != ishape:
+            ops.append(Reshape(op.isize, op.isize, ishape, op.ishape, dtype=op.dtype, device=op.device))
+        out = Chain(*ops)
+    return out._with_tags(*op._tags)  # the same matrix: its structural tags stay true
+
+
+def swapped(op, like):
+    """``op`` (an adjoint built from ``like``'s input names) with ``like``'s names swapped: (Aᴴ: oshape → ishape)."""
+    return relabel(op, like.oshape, like.ishape)
+
+
+def same_names(op, like):
+    """``op`` (e.g. ``conj(A)`` built from ``like``'s input names) with ``like``'s names."""
+    return relabel(op, like.ishape, like.oshape)
+
+
+# The one seam (DESIGN §9): the base builds ``A @ B``, ``A + B``, ``Aᴴ`` and renamed operators out
+# of nodes that are defined on top of it. These modules import ``LinearOperator`` from here, so
+# they are imported last, once the class exists; algebra first (it imports basic and combinators).
+from .algebra import add, compose, generic_normal, scale, scale_div  # noqa: E402
+from .basic import Reshape  # noqa: E402
+from .combinators import Adjoint, Chain, Conj, RealPart  # noqa: E402

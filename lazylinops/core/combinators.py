@@ -4,19 +4,24 @@ import functools
 
 import torch
 
-from ..base import LinearOperator, complex_dtype, promote, real_dtype
 from ..dims import fmt_names
+from ..dtypes import complex_dtype, promote, real_dtype
 from ..errors import DeviceError, ShapeError
+from . import algebra  # the other side of base's seam: algebra imports this module's classes
+from .base import LinearOperator
+from .basic import Identity, Reshape, Scalar
+from .dispatch import get_densify
+from .tiles import chain_tiles, sum_tile
 
 
-def _promote_all(ops):
+def promote_all(ops):
     dtype = ops[0].dtype
     for op in ops[1:]:
         dtype = promote(dtype, op.dtype)
     return dtype
 
 
-def _check_ops(ops, who):
+def check_ops(ops, who):
     if not ops:
         raise ValueError(f"{who}: needs at least one operator")
     for op in ops:
@@ -28,42 +33,14 @@ def describe(op):
     return f"{type(op).__name__} {fmt_names(op.oshape, op.osize)}←{fmt_names(op.ishape, op.isize)}"
 
 
-def relabel(op, ishape, oshape):
-    """``op`` carrying the dim names ``ishape``/``oshape`` (same sizes; names are metadata only).
-
-    Structural hooks and rules build results from one side's names (``Diagonal(w, ishape)``);
-    this puts the names the result must carry back (``Aᴴ`` swaps them, ``A @ B`` keeps the outer
-    ones). A class that refuses the names (``Permutation`` needs equal names) gets name-only
-    ``Reshape`` factors around it.
-    """
-    if op.ishape == ishape and op.oshape == oshape:
-        return op
-    try:
-        out = op._renamed(ishape, oshape)
-    except ShapeError:
-        from .reshape import Reshape
-
-        ops = [op]
-        if op.oshape != oshape:
-            ops.insert(0, Reshape(op.osize, op.osize, op.oshape, oshape, dtype=op.dtype, device=op.odevice))
-        if op.ishape != ishape:
-            ops.append(Reshape(op.isize, op.isize, ishape, op.ishape, dtype=op.dtype, device=op.device))
-        out = Chain(*ops)
-    return out._with_tags(*op._tags)  # the same matrix: its structural tags stay true
-
-
 def lazy_tags(op, combine):
     """``combine()``: tags from ``op``'s children's full tags (value-derived ones included).
 
     What a composite's ``_lazy_tags`` returns: computed on request (never at construction, no
-    host sync there) and cached in ``op._fresh_cache()``, so an in-place change of any weight in
+    host sync there) and memoised with ``op._memo``, so an in-place change of any weight in
     the tree re-derives them; the constructor passes the same rule on the children's ``_tags``.
     """
-    cache = op._fresh_cache()
-    tags = cache.get("lazy_tags")
-    if tags is None:
-        tags = cache["lazy_tags"] = tuple(combine())
-    return tags
+    return op._memo("lazy_tags", lambda: tuple(combine()))
 
 
 def dense_children(ops, dtype):
@@ -74,7 +51,6 @@ def dense_children(ops, dtype):
     to densify (a large FFT inside a small cropped chain) leaves the composite to densify by
     applying it to the identity.
     """
-    from ..dispatch import get_densify
 
     limit = get_densify()[1]
     if any(op.shape[0] * op.shape[1] * dtype.itemsize > limit for op in ops):
@@ -82,14 +58,23 @@ def dense_children(ops, dtype):
     return [(op if op.dtype == dtype else op._to(dtype=dtype))._to_dense() for op in ops]
 
 
-def swapped(op, like):
-    """``op`` (an adjoint built from ``like``'s input names) with ``like``'s names swapped: (Aᴴ: oshape → ishape)."""
-    return relabel(op, like.oshape, like.ishape)
+def _sandwich(B, X):
+    """``Bᴴ X B`` using ``B``'s own normal when ``X`` is a scaled identity."""
+    if type(X) is Identity:
+        return B.N  # Bᴴ I B = Bᴴ B
+    if type(X) is Scalar:
+        return algebra.compose(Scalar(X.weight, B.isize, B.ishape), B.N)  # Bᴴ (c I) B = c Bᴴ B
+    return algebra.compose(algebra.compose(B.H, X), B)
 
 
-def same_names(op, like):
-    """``op`` (e.g. ``conj(A)`` built from ``like``'s input names) with ``like``'s names."""
-    return relabel(op, like.ishape, like.oshape)
+def _chain_normal(C):
+    """(A₁ A₂ … Aₙ)ᴴ(A₁ … Aₙ) = Aₙᴴ(… (A₂ᴴ (A₁ᴴA₁) A₂) …)Aₙ, folding from the outside in."""
+    # each factor in the chain's dtype first: |w|² of a float32 weight in a float64 chain must be float64
+    ops = [op if op.dtype == C.dtype else op._to(dtype=C.dtype) for op in C.ops]
+    inner = ops[0].N
+    for B in ops[1:]:
+        inner = _sandwich(B, inner)
+    return inner if inner.dtype == C.dtype else inner._to(dtype=C.dtype)
 
 
 class Chain(LinearOperator):
@@ -108,7 +93,7 @@ class Chain(LinearOperator):
     """
 
     def __init__(self, *ops):
-        _check_ops(ops, "Chain")
+        check_ops(ops, "Chain")
         flat = []
         for op in ops:
             flat.extend(op.ops if type(op) is Chain else (op,))
@@ -131,7 +116,7 @@ class Chain(LinearOperator):
             oshape=first.oshape,
             isize=last.isize,
             osize=first.osize,
-            dtype=_promote_all(flat),
+            dtype=promote_all(flat),
             device=last.idevice,
         )
         self.ops = tuple(flat)
@@ -155,14 +140,11 @@ class Chain(LinearOperator):
         return Chain(*[op.conj() for op in self.ops])  # conj(A B) = conj(A) conj(B)
 
     def _normal(self):
-        from ..rules.normal import chain_normal
 
-        return chain_normal(self)
+        return _chain_normal(self)
 
     def _to_dense(self):
         # dense(A B) = dense(A) @ dense(B); scalar factors scale (c·A is c * dense(A), as dense torch gives)
-        from .basic import Identity, Scalar
-        from .reshape import Reshape
 
         ops = [op for op in self.ops if type(op) not in (Identity, Reshape)]
         scalars = [op.weight for op in ops if type(op) is Scalar]
@@ -179,12 +161,23 @@ class Chain(LinearOperator):
             out = out * w.to(self.dtype)
         return out
 
+    def _slogdet(self):
+        # det(AB) = det A det B, for square factors
+        if any(op.shape[0] != op.shape[1] for op in self.ops):
+            return None
+        parts = [op._slogdet() for op in self.ops]
+        if any(p is None for p in parts):
+            return None
+        sign, logabs = parts[0]
+        for s, l in parts[1:]:
+            sign, logabs = sign * s, logabs + l
+        return sign, logabs
+
     def _inverse(self):
         invs = [op._inverse() for op in reversed(self.ops)]
         return None if any(i is None for i in invs) else Chain(*invs)  # (A B)⁻¹ = B⁻¹ A⁻¹
 
     def _lazy_tags(self):
-        from .basic import Scalar
 
         ops = self.ops
         if len(ops) != 2 or Scalar not in (type(ops[0]), type(ops[1])):
@@ -202,7 +195,6 @@ class Chain(LinearOperator):
     _split_internal = True  # splitting a dim between two factors reduces it: Σₛ A[:, s] B[s, :]
 
     def _split(self, tile):
-        from ..tiling.slicing import chain_tiles
 
         parts = [op._split(sub) if sub else op for op, sub in zip(self.ops, chain_tiles(self.ops, tile))]
         if all(p is op for p, op in zip(parts, self.ops)):
@@ -247,7 +239,7 @@ class Sum(LinearOperator):
     """
 
     def __init__(self, *ops):
-        _check_ops(ops, "Sum")
+        check_ops(ops, "Sum")
         flat = []
         for op in ops:
             flat.extend(op.ops if type(op) is Sum else (op,))
@@ -270,7 +262,7 @@ class Sum(LinearOperator):
             oshape=first.oshape,
             isize=first.isize,
             osize=first.osize,
-            dtype=_promote_all(flat),
+            dtype=promote_all(flat),
             device=first.device,
             tags=_sum_tags(flat, eager=True),
         )
@@ -303,16 +295,22 @@ class Sum(LinearOperator):
         return Sum(*[op.rename(ishape, oshape) for op in self.ops])  # rename() keeps the tags
 
     def _inverse(self):
-        from ..rules.sum import fold_terms
-        from ..rules.woodbury import sum_inverse
 
         # terms kept apart at construction (weights requiring grad: never stale) are folded here, on each call
-        terms = fold_terms(self.ops, self.dtype, force=True)
+        terms = algebra.fold_terms(self.ops, self.dtype, force=True)
         if len(terms) == 1:
             return terms[0]._inverse()  # e.g. (diag(p) + λI)⁻¹ = diag(1 / (p + λ))
-        if len(terms) < len(self.ops):
-            return sum_inverse(Sum(*terms))
-        return sum_inverse(self)  # (D + U Vᴴ)⁻¹ by Woodbury when recognised, else None
+        S = Sum(*terms) if len(terms) < len(self.ops) else self
+        return algebra.sum_structure("inverse", S)  # (D + U Vᴴ)⁻¹ by Woodbury when recognised, else None
+
+    def _slogdet(self):
+        # terms folded first (as _inverse), then the registered cross-term structure (det(D + UVᴴ) by the lemma)
+        terms = algebra.fold_terms(self.ops, self.dtype, force=True)
+        if not terms:
+            return None
+        if len(terms) == 1:
+            return terms[0]._slogdet()
+        return algebra.sum_structure("slogdet", Sum(*terms) if len(terms) < len(self.ops) else self)
 
     def _diagonal(self):
         diags = [op._diagonal() for op in self.ops]
@@ -331,7 +329,6 @@ class Sum(LinearOperator):
     _split_internal = True
 
     def _split(self, tile):
-        from ..tiling.slicing import sum_tile
 
         tile = sum_tile(self, self.ops, tile)
         parts = [op._split(tile) for op in self.ops]
@@ -365,12 +362,16 @@ class Adjoint(LinearOperator):
         return Adjoint(self.op.conj())  # conj(Aᴴ) = (conj A)ᴴ
 
     def _normal(self):
-        from ..rules.compose import compose
 
-        return compose(self.op, self)  # (Aᴴ)ᴴ Aᴴ = A Aᴴ
+        return algebra.compose(self.op, self)  # (Aᴴ)ᴴ Aᴴ = A Aᴴ
 
     def _renamed(self, ishape, oshape):
         return Adjoint(self.op.rename(oshape, ishape))
+
+    def _slogdet(self):
+        # det(Aᴴ) = det(Ā) = conj(det A)
+        p = self.op._slogdet()
+        return None if p is None else (p[0].conj(), p[1])
 
     def _diagonal(self):
         d = self.op._diagonal()
@@ -416,6 +417,11 @@ class Conj(LinearOperator):
 
     def _renamed(self, ishape, oshape):
         return Conj(self.op.rename(ishape, oshape))
+
+    def _slogdet(self):
+        # det(Aᴴ) = det(Ā) = conj(det A)
+        p = self.op._slogdet()
+        return None if p is None else (p[0].conj(), p[1])
 
     def _diagonal(self):
         d = self.op._diagonal()

@@ -2,10 +2,20 @@
 
 import torch
 
-from ..base import LinearOperator, real_dtype
+from ...core.base import LinearOperator
+from ...dtypes import real_dtype
+from ..engine import check_finite_tensor, verify_weights
+from ..status import (
+    ON_FAILURE,
+    SolveInfo,
+    Status,
+    check_callback,
+    check_choice,
+    check_maxiter,
+    check_tolerances,
+    finish,
+)
 from .flat import Flat
-from .info import ON_FAILURE, SolveInfo, check_callback, check_choice, check_maxiter, check_tolerances, finish
-from .status import Status
 
 WHICH = ("LA", "SA", "LM")
 
@@ -77,9 +87,8 @@ def power_method(A, *, maxiter=None, rtol=None, x0=None, callback=None, on_failu
 
 
 def _finite_inputs(who, A, x0):
-    from .core import _verify_weights, check_finite_tensor
 
-    _verify_weights(who, A, A._flat_weights())
+    verify_weights(who, A, A._flat_weights())
     check_finite_tensor(who, "x0", x0 if isinstance(x0, torch.Tensor) else None)
 
 

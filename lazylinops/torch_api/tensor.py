@@ -2,11 +2,10 @@
 
 import torch
 
-from ..base import LinearOperator, unaliased_from_weights
-from ..dispatch import _fname, check_densify_limit, check_dim, densify, implements
+from ..core.algebra import add, compose, scale, scale_div
+from ..core.base import LinearOperator, densify, unaliased_from_weights
+from ..core.dispatch import check_densify_limit, check_dim, implements, torch_name
 from ..errors import ShapeError
-from .compose import compose
-from .sum import add, scale, scale_div
 
 T = torch.Tensor
 
@@ -185,7 +184,7 @@ _FACTORIES = [
 
 def _like(func):
     def rule(a, *args, **kwargs):
-        check_densify_limit(a, _fname(func))  # a full M×N tensor: the densify memory guard applies
+        check_densify_limit(a, torch_name(func))  # a full M×N tensor: the densify memory guard applies
         proxy = torch.empty(tuple(a.shape), dtype=a.dtype, device=a.device)
         return func(proxy, *args, **kwargs)
 

@@ -12,7 +12,7 @@ import numbers
 import torch
 
 from .flat import Run, col, norm, safe, worst
-from .krylov import _done, _notify
+from .krylov import notify, stop_reason
 
 
 class Stacked:
@@ -73,11 +73,11 @@ def cgls(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", x_zero=False, callb
         gamma = torch.where(active, gamma_new, gamma)
         res = measure()
         it += 1
-        _notify(callback, bar, it, x, res)
+        notify(callback, bar, it, x, res)
         active = active & ~(res <= tol)
         bad = worst(res, tol)
         p = s + col(beta).to(x.dtype) * p
-    return Run(x, it, res, res <= tol, *_done(it, maxiter, bad))
+    return Run(x, it, res, res <= tol, *stop_reason(it, maxiter, bad))
 
 
 def lsqr(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", callback=None, bar=None):
@@ -129,10 +129,10 @@ def lsqr(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", callback=None, bar=
         new = alfa * tau.abs() if stop == "normal" else phibar.abs()
         res = torch.where(active, new, res)
         it += 1
-        _notify(callback, bar, it, x, res)
+        notify(callback, bar, it, x, res)
         active = active & ~(res <= tol)
         bad = worst(res, tol)
-    return Run(x, it, res, res <= tol, *_done(it, maxiter, bad))
+    return Run(x, it, res, res <= tol, *stop_reason(it, maxiter, bad))
 
 
 def check_damp(who, damp):

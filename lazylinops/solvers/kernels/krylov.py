@@ -13,11 +13,11 @@ iterations here equal scipy's ``gmres(restart=k, maxiter=1)``.
 
 import torch
 
+from ..status import Status
 from .flat import Run, col, dot, norm, safe, worst
-from .status import Status
 
 
-def _done(it, maxiter, bad):
+def stop_reason(it, maxiter, bad):
     """``(message, status)`` of a kernel that stopped with ``bad`` the worst unmet residual."""
     if bad != bad or bad == float("inf"):
         return "diverged: the residual became NaN/Inf (NaN/Inf in the operator, or a breakdown)", Status.diverged
@@ -26,7 +26,7 @@ def _done(it, maxiter, bad):
     return f"reached maxiter={maxiter}", Status.max_iterations
 
 
-def _notify(callback, bar, it, x, res):
+def notify(callback, bar, it, x, res):
     if callback is not None:
         callback(it, x, res)
     if bar is not None:
@@ -61,7 +61,7 @@ def cg(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=None):
         res = rho_new.sqrt() if M is None else norm(r)
         it += 1
         if callback is not None or bar is not None:
-            _notify(callback, bar, it, x, res)
+            notify(callback, bar, it, x, res)
         met, bad = _check(res, tol, limit)
         if bad == 0 or bad != bad:
             break
@@ -70,7 +70,7 @@ def cg(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=None):
             beta.masked_fill_(met, 0)
         p = p.mul_(col(beta)).add_(z)
         rho = rho_new
-    return Run(x, it, res, res <= tol, *_done(it, maxiter, bad))
+    return Run(x, it, res, res <= tol, *stop_reason(it, maxiter, bad))
 
 
 def _check(res, tol, limit):
@@ -145,10 +145,10 @@ def minres(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=No
         else:
             res = phibar.abs()
         it += 1
-        _notify(callback, bar, it, x, res)
+        notify(callback, bar, it, x, res)
         active = ~(res <= tol)
         bad = worst(res, tol)
-    return Run(x, it, res, res <= tol, *_done(it, maxiter, bad))
+    return Run(x, it, res, res <= tol, *stop_reason(it, maxiter, bad))
 
 
 def _rotate(col_, cs, sn, j):
@@ -220,7 +220,7 @@ def gmres(P, b, x, tol, maxiter, *, M=None, x_zero=False, restart=20, callback=N
         r = b - P.mv(x)  # the true residual at every restart (and at the end)
         res = norm(r)
         bad = worst(res, tol)
-    return Run(x, it, res, res <= tol, *_done(it, maxiter, bad))
+    return Run(x, it, res, res <= tol, *stop_reason(it, maxiter, bad))
 
 
 def _correction(V, H, g, kcol, k, M):
@@ -277,12 +277,12 @@ def bicgstab(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=
         res = norm(r)
         rho_prev = rho
         it += 1
-        _notify(callback, bar, it, x, res)
+        notify(callback, bar, it, x, res)
         active = active & ~(res <= tol)
         bad = worst(torch.where(broken, torch.zeros_like(res), res), tol)
         if bad == 0 and bool(broken.any()):
             break
-    msg, status = _done(it, maxiter, bad)
+    msg, status = stop_reason(it, maxiter, bad)
     if bool(broken.any()):
         msg = "breakdown (⟨r̃, r⟩ = 0, ⟨r̃, v⟩ = 0 or ω = 0): BiCGStab cannot continue; try method='gmres'"
         status = Status.breakdown

@@ -1,8 +1,21 @@
-"""Basic operators: ``Identity``, ``Zero``, ``Scalar``."""
+"""Basic operators: ``Identity``, ``Zero``, ``Scalar``, ``Reshape``."""
+
+import math
 
 import torch
 
-from ..base import LinearOperator, as_device, complex_dtype
+from ..dims import as_size
+from ..dtypes import as_device, complex_dtype
+from ..errors import ShapeError
+from .base import LinearOperator, same_names, swapped
+from .tiles import cut_size, elementwise_positions, relevant, resized
+
+
+def diagonal_slogdet(op):
+    """``(sign, log|det|)`` of an operator with a structural ``_diagonal()`` and no off-diagonal entries."""
+    d = op._diagonal().to(op.dtype)
+    sign = (d / d.abs()).prod() if op.dtype.is_complex else torch.sign(d).prod()
+    return sign, d.abs().log().sum()  # det D = Π dᵢ
 
 
 class Identity(LinearOperator):
@@ -35,7 +48,6 @@ class Identity(LinearOperator):
     _apply_adjoint = _apply
 
     def _adjoint(self):
-        from .compose import swapped
 
         return swapped(self, self)  # Iᴴ = I (a renamed I maps its output names back to its input names)
 
@@ -52,6 +64,9 @@ class Identity(LinearOperator):
     def _inverse(self):
         return self
 
+    def _slogdet(self):
+        return diagonal_slogdet(self)  # det D = Π dᵢ
+
     def _diagonal(self):
         return torch.ones(self.shape[0], dtype=self.dtype, device=self.device)
 
@@ -59,7 +74,6 @@ class Identity(LinearOperator):
         return torch.eye(self.shape[0], dtype=self.dtype, device=self.device)
 
     def _split(self, tile):
-        from ..tiling.slicing import cut_size, elementwise_positions, relevant, resized
 
         tile = relevant(self, tile)
         if not tile:
@@ -113,6 +127,12 @@ class Zero(LinearOperator):
         inf = Scalar(float("inf"), self.osize, self.oshape, dtype=self.dtype, device=self.device)  # every pivot 0
         return inf if self.ishape == self.oshape else inf.rename(ishape=self.oshape, oshape=self.ishape)
 
+    def _slogdet(self):
+        # det 0 = 0: sign 0, log|det| = −∞
+        real = self._dtype.to_real() if self._dtype.is_complex else self._dtype
+        zero = torch.zeros((), dtype=self._dtype, device=self._device)
+        return zero, torch.full((), -torch.inf, dtype=real, device=self._device)
+
     def _diagonal(self):
         return torch.zeros(min(self.shape), dtype=self.dtype, device=self.device)
 
@@ -120,7 +140,6 @@ class Zero(LinearOperator):
         return torch.zeros(tuple(self.shape), dtype=self.dtype, device=self.device)
 
     def _split(self, tile):
-        from ..tiling.slicing import cut_size, relevant
 
         tile = relevant(self, tile)
         if not tile:
@@ -147,11 +166,7 @@ def scalar_weight(value, dtype=None, device=None, what="Scalar"):
 
 def cached_value_tags(op):
     """``value_tags(op.weight)``, computed once per operator (no sync at construction)."""
-    cache = op._fresh_cache()
-    tags = cache.get("value_tags")
-    if tags is None:
-        tags = cache["value_tags"] = value_tags(op.weight)
-    return tags
+    return op._memo("value_tags", lambda: value_tags(op.weight))
 
 
 def value_tags(w):
@@ -201,12 +216,10 @@ class Scalar(LinearOperator):
         return y * self.weight.conj()
 
     def _adjoint(self):
-        from .compose import swapped
 
         return swapped(self if not self.dtype.is_complex else Scalar(self.weight.conj(), self.isize, self.ishape), self)
 
     def _conj(self):
-        from .compose import same_names
 
         return same_names(Scalar(self.weight.conj(), self.isize, self.ishape), self)
 
@@ -217,6 +230,9 @@ class Scalar(LinearOperator):
     def _inverse(self):
         return Scalar(1 / self.weight, self.isize, self.ishape)
 
+    def _slogdet(self):
+        return diagonal_slogdet(self)  # det D = Π dᵢ
+
     def _diagonal(self):
         return self.weight.expand(self.shape[0])
 
@@ -224,7 +240,6 @@ class Scalar(LinearOperator):
         return torch.diag_embed(self._diagonal())
 
     def _split(self, tile):
-        from ..tiling.slicing import cut_size, elementwise_positions, relevant, resized
 
         tile = relevant(self, tile)
         if not tile:
@@ -235,3 +250,95 @@ class Scalar(LinearOperator):
 
     def _repr_extra(self):
         return f"value {self.weight.dtype}" + (" (requires grad)" if self.weight.requires_grad else "")
+
+
+class Reshape(LinearOperator):
+    """``y = x.reshape(*batch, *osize)``: a permutation-free relabelling of the same elements.
+
+    Orthogonal (``Reshape.N`` is ``Identity``); apply is a view when possible.
+
+    >>> import torch, lazylinops as ll
+    >>> R = ll.Reshape((2, 3), (6,), ishape="HW", oshape="N")
+    >>> R(torch.ones(5, 2, 3)).shape
+    torch.Size([5, 6])
+
+    Dense equivalent: ``torch.eye(6)``.
+    """
+
+    def __init__(self, isize, osize, ishape=None, oshape=None, dtype=None, device=None):
+        isize, osize = as_size(isize, "isize"), as_size(osize, "osize")
+        if math.prod(isize) != math.prod(osize):
+            raise ShapeError(
+                f"Reshape: cannot reshape {tuple(isize)} ({math.prod(isize)} elements) into "
+                f"{tuple(osize)} ({math.prod(osize)} elements)"
+            )
+        super().__init__(
+            ishape=ishape,
+            oshape=oshape,
+            isize=isize,
+            osize=osize,
+            dtype=dtype,
+            device=device,
+            tags=("unitary",) + (("hermitian", "pd") if isize == osize else ()),
+        )
+
+    def _slogdet(self):
+        # a relabelling of the same elements in the same order: the identity matrix, det = 1
+        one = torch.ones((), dtype=self._dtype, device=self._device)
+        return one, torch.zeros((), dtype=one.real.dtype, device=self._device)
+
+    def _apply(self, x):
+        nb = x.dim() - len(self.isize)
+        return x.reshape(*x.shape[:nb], *self.osize)
+
+    def _apply_adjoint(self, y):
+        nb = y.dim() - len(self.osize)
+        return y.reshape(*y.shape[:nb], *self.isize)
+
+    def _adjoint(self):
+        return Reshape(self.osize, self.isize, self.oshape, self.ishape, self.dtype, self.device)
+
+    def _conj(self):
+        return self
+
+    def _normal(self):
+
+        return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)  # Rᴴ R = I
+
+    def _inverse(self):
+        return self.H
+
+    def _split(self, tile):
+
+        tile = relevant(self, tile)
+        if not tile:
+            return self
+        for d in tile:
+            # d maps 1:1 when it is its own group: same name, same size, equal element counts before it
+            pi = self.ishape.index(d) if d in self.ishape else None
+            po = self.oshape.index(d) if d in self.oshape else None
+            if (
+                pi is None
+                or po is None
+                or self.isize[pi] != self.osize[po]
+                or math.prod(self.isize[:pi]) != math.prod(self.osize[:po])
+            ):
+                raise ShapeError(
+                    f"Reshape {tuple(self.isize)}{self.ishape}→{tuple(self.osize)}{self.oshape} cannot be split "
+                    f"along {d!r}: only a dim that maps 1:1 (same name and size on both sides, as its own "
+                    "group of the reshape) can be split; split another dim"
+                )
+        return Reshape(
+            cut_size(self.isize, self.ishape, tile),
+            cut_size(self.osize, self.oshape, tile),
+            self.ishape,
+            self.oshape,
+            self.dtype,
+            self.device,
+        )
+
+    def is_adjoint_pair(self, other):
+        return isinstance(other, Reshape) and other.isize == self.osize and other.osize == self.isize
+
+    def _to_dense(self):
+        return torch.eye(self.shape[0], dtype=self.dtype, device=self.device)

@@ -7,18 +7,28 @@ densifies: it warns (``DensifyWarning``) or refuses (``DensifyError``) per
 
 import contextvars
 import inspect
-import warnings
 
 import torch
-from torch._C import DisableTorchFunctionSubclass
+from torch.overrides import get_testing_overrides
 
-from .errors import DensifyError, DensifyWarning, ImmutableError
+from ..display import fmt_bytes
+from ..errors import DensifyError
 
 _RULES = {}
 _MODES = ("warn", "error", "allow")
 # (mode, limit_bytes) per thread/context: a ``with set_densify(...)`` in one thread never changes another's.
 # A new thread starts from the default.
 _SETTING = contextvars.ContextVar("lazylinops_densify", default=("warn", 2 * 1024**3))
+
+
+def rule_for(func):
+    """The structured rule registered for the torch function ``func``, or None."""
+    return _RULES.get(func)
+
+
+def is_metadata(func):
+    """Whether ``func`` is answered from the wrapper's metadata (``size``, ``dtype``, ``is_complex``…)."""
+    return func in _METADATA
 
 
 def implements(*funcs):
@@ -77,27 +87,19 @@ def get_densify():
     return _SETTING.get()
 
 
-def _nbytes(op):
+def dense_nbytes(op):
     return op.shape[0] * op.shape[1] * op.dtype.itemsize
-
-
-def _fmt_bytes(n):
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{n} B"
-        n /= 1024
-    return f"{n} B"
 
 
 def check_densify_limit(op, what):
     """Refuse a dense matrix over the configured limit (explicit ``to_dense`` included)."""
-    n = _nbytes(op)
+    n = dense_nbytes(op)
     limit = _SETTING.get()[1]
     if n > limit:
         raise DensifyError(
             f"{what} would build a dense {op.shape[0]}×{op.shape[1]} {op.dtype} matrix "
-            f"({_fmt_bytes(n)}) from {type(op).__name__}, over the densify limit of "
-            f"{_fmt_bytes(limit)}; use a structured call (A @ x, A.H, ll.solve …) "
+            f"({fmt_bytes(n)}) from {type(op).__name__}, over the densify limit of "
+            f"{fmt_bytes(limit)}; use a structured call (A @ x, A.H, ll.solve …) "
             "or raise the limit with ll.set_densify(mode, limit_bytes=...)"
         )
 
@@ -110,7 +112,7 @@ _NAMESPACES = {  # C modules of torch's namespaces → the name users write
 }
 
 
-def _fname(func):
+def torch_name(func):
     """The name a user writes: ``torch.linalg.matrix_norm``, ``Tensor.sum``, ``torch.nn.functional.relu``."""
     name = getattr(func, "__name__", None) or repr(func)
     qual = getattr(func, "__qualname__", "")
@@ -126,52 +128,6 @@ def _fname(func):
     if module.startswith("torch.") and not module.startswith("torch._"):
         return f"{module}.{name}"  # torch.nn.functional.relu, torch.nn.init.normal_
     return f"torch.{name}"
-
-
-def _walk(obj, fn):
-    """Map ``fn`` over operators inside args (lists/tuples/dicts nested)."""
-    from .base import LinearOperator
-
-    if isinstance(obj, LinearOperator):
-        return fn(obj)
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_walk(o, fn) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _walk(v, fn) for k, v in obj.items()}
-    return obj
-
-
-def densify(func, args, kwargs):
-    """The fallback: replace operators by their dense matrices and call ``func``.
-
-    The dense matrices never share memory with a weight, so functions that write into
-    their argument (``F.embedding(max_norm=)``, ``nn.init.orthogonal_``'s ``copy_``) leave
-    the operator unchanged.
-    """
-    from .base import unaliased_from_weights
-
-    mode = _SETTING.get()[0]
-    name = _fname(func)
-
-    def dense(op):
-        check_densify_limit(op, name)
-        if mode == "error":
-            raise DensifyError(
-                f"{name} has no structured rule for {type(op).__name__} {tuple(op.shape)} and "
-                f"densifying is set to 'error' ({_fmt_bytes(_nbytes(op))} dense); use a structured "
-                "call or ll.set_densify('warn')"
-            )
-        if mode == "warn":
-            warnings.warn(
-                f"{name} has no structured rule for {type(op).__name__} {tuple(op.shape)} {op.dtype}: "
-                f"building its dense matrix ({_fmt_bytes(_nbytes(op))}). Silence with "
-                "ll.set_densify('allow') or make it an error with ll.set_densify('error')",
-                DensifyWarning,
-                stacklevel=4,
-            )
-        return unaliased_from_weights(op._to_dense(), (op,))
-
-    return func(*_walk(args, dense), **_walk(kwargs, dense))
 
 
 # Metadata calls answered from the wrapper itself, never densified.
@@ -214,8 +170,6 @@ _POSITIONAL = {}  # func → names of its positional parameters, by torch's sign
 def _positional_names(func):
     names = _POSITIONAL.get(func)
     if names is None:
-        from torch.overrides import get_testing_overrides
-
         if not _POSITIONAL:  # built once (whole, then published): torch's table of every overridable signature
             table = {f: _param_names(sig) for f, sig in get_testing_overrides().items()}
             table[""] = ()  # never empty once built
@@ -257,67 +211,6 @@ def _arity(rule):
 _ARITY = {}
 
 
-def bind(func, args, kwargs, rule=None):
-    """``(args, kwargs)`` with keyword forms of positional parameters made positional, by torch's
-    signature of ``func`` (``torch.mm(A, mat2=B)`` → ``(A, B)``, ``torch.sum(input=A)`` → ``(A,)``)
-    as far as ``rule`` takes them positionally, and every dim argument on an operator checked to
-    be in range for a 2-D matrix."""
-    names = _positional_names(func)
-    if not names:
-        return args, kwargs
-    if kwargs:
-        args, kwargs = list(args), dict(kwargs)
-        most = min(len(names), _arity(rule)) if rule is not None else len(names)
-        while len(args) < most and names[len(args)] in kwargs:
-            args.append(kwargs.pop(names[len(args)]))
-        args = tuple(args)
-    from .base import LinearOperator
-
-    if args and isinstance(args[0], LinearOperator):
-        for name, value in (*zip(names, args), *kwargs.items()):
-            if name in _DIM_PARAMS and value is not None:
-                check_dim(value, _fname(func))
-    return args, kwargs
-
-
-def torch_function(func, types, args, kwargs):
-    """The body of ``LinearOperator.__torch_function__``."""
-    if kwargs.get("out") is not None:
-        out = kwargs["out"]
-        raise ImmutableError(
-            f"{_fname(func)}: out= is not supported with operators: operators are immutable and results are "
-            f"new tensors or operators (got out={type(out).__name__} {tuple(getattr(out, 'shape', ()))}); "
-            "drop out= and assign the result"
-        )
-    rule = _RULES.get(func)
-    if rule is not None:
-        args, kwargs = bind(func, args, kwargs, rule)
-        return rule(*args, **kwargs)
-    if func in _METADATA:
-        with DisableTorchFunctionSubclass():
-            return func(*args, **kwargs)
-    from .base import LinearOperator
-
-    name = getattr(func, "__name__", "")
-    target = args[0] if args else next(iter(kwargs.values()), None)  # nn.init passes tensor= by keyword
-    if isinstance(target, LinearOperator):
-        if name == "__set__":  # ``A.data = t``, ``A.grad = t``: a Tensor attribute setter
-            attr = getattr(getattr(func, "__self__", None), "__name__", "an attribute")
-            raise ImmutableError(
-                f"cannot set {attr!r} of {type(target).__name__} {tuple(target.shape)}: operators are immutable "
-                f"(got a {type(args[1]).__name__ if len(args) > 1 else 'value'}); build a new operator from new "
-                "weights, or load weights from an identically structured operator with A.copy_(B)"
-            )
-        flag = _inplace(func, args, kwargs)
-        if flag or (name.endswith("_") and not name.startswith("__")) or name in _INPLACE_DUNDERS:
-            raise ImmutableError(
-                f"{_fname(func)}{'(..., inplace=True)' if flag else ''}: operators are immutable, in-place "
-                f"operations are refused (got {type(target).__name__} {tuple(target.shape)}); build a new "
-                "operator, e.g. A = A + B, or densify first with A.to_dense() (and drop inplace=True)"
-            )
-    return densify(func, args, kwargs)
-
-
 _SIGNATURES = {}
 
 
@@ -351,3 +244,38 @@ _INPLACE_DUNDERS = {
     "__setitem__",
     "__imod__",
 }
+
+
+def bind(func, args, kwargs, rule=None):
+    """``(args, kwargs)`` with keyword forms of positional parameters made positional, by torch's
+    signature of ``func`` (``torch.mm(A, mat2=B)`` → ``(A, B)``, ``torch.sum(input=A)`` → ``(A,)``)
+    as far as ``rule`` takes them positionally."""
+    if not kwargs:
+        return args, kwargs
+    names = _positional_names(func)
+    if not names:
+        return args, kwargs
+    args, kwargs = list(args), dict(kwargs)
+    most = min(len(names), _arity(rule)) if rule is not None else len(names)
+    while len(args) < most and names[len(args)] in kwargs:
+        args.append(kwargs.pop(names[len(args)]))
+    return tuple(args), kwargs
+
+
+def check_dims(func, args, kwargs):
+    """Raise ``IndexError`` (as torch does) for a dim argument of ``func`` out of range for a 2-D matrix."""
+    names = _positional_names(func)
+    for name, value in (*zip(names, args), *kwargs.items()):
+        if name in _DIM_PARAMS and value is not None:
+            check_dim(value, torch_name(func))
+
+
+def inplace_request(func, args, kwargs):
+    """``"flag"`` when a functional form was asked to write into its input (``F.relu(A, inplace=True)``),
+    ``"name"`` for an in-place method or dunder (``add_``, ``__iadd__``), else None."""
+    if _inplace(func, args, kwargs):
+        return "flag"
+    name = getattr(func, "__name__", "")
+    if (name.endswith("_") and not name.startswith("__")) or name in _INPLACE_DUNDERS:
+        return "name"
+    return None

@@ -1,7 +1,11 @@
 """The lazy inverse ``Inverse(A)``: applying it solves ``A x = y`` (what ``ll.inv`` returns)."""
 
-from ..base import LinearOperator
+from ..core.base import LinearOperator
+from ..core.combinators import lazy_tags
 from ..errors import ShapeError
+from .autograd import run_named
+from .engine import inverse_kind, make_options, structural_inverse
+from .status import check_op, finish
 
 _OPTIONS = ("method", "rtol", "atol", "maxiter", "M", "restart", "on_failure")
 
@@ -29,7 +33,6 @@ class Inverse(LinearOperator):
     """
 
     def __init__(self, A, **solve_options):
-        from ..solvers.core import make_options
 
         if not isinstance(A, LinearOperator):
             raise TypeError(f"Inverse: A must be an operator, got {type(A).__name__}")
@@ -46,23 +49,20 @@ class Inverse(LinearOperator):
         self.options = tuple(sorted({**solve_options, **({"M": M} if isinstance(M, str) else {})}.items()))
 
     def _lazy_tags(self):
-        from .compose import lazy_tags
 
         return lazy_tags(self, lambda: inverse_tags(self.op.tags))
 
     def _opts(self, adjoint=False):
         """The validated solve options (``M → Mᴴ`` for the adjoint), built once per direction."""
-        cache = self._fresh_cache()
-        opts = cache.get(("options", adjoint))
-        if opts is None:
-            from ..solvers.core import make_options
 
+        def build():
             kw = dict(self.options)
             M = self.precond
             if M is not None:
                 kw["M"] = M.H if adjoint else M
-            opts = cache[("options", adjoint)] = make_options("Inverse", **kw)
-        return opts
+            return make_options("Inverse", **kw)
+
+        return self._memo(("options", adjoint), build)
 
     def _kw(self, fn):
         kw = dict(self.options)
@@ -71,8 +71,6 @@ class Inverse(LinearOperator):
         return kw
 
     def _solve(self, A, y, adjoint):
-        from ..solvers.api import run_named
-        from ..solvers.info import finish
 
         opts = self._opts(adjoint)
         x, info = run_named("solve", "Inverse", A, y, opts)
@@ -95,7 +93,6 @@ class Inverse(LinearOperator):
         return self.op  # (A⁻¹)⁻¹ = A
 
     def _diagonal(self):
-        from ..solvers.core import inverse_kind, structural_inverse
 
         inv = structural_inverse(self.op)
         if inv is None or inverse_kind(inv)[1]:  # a conditional formula (Woodbury) may not hold for this A
@@ -108,3 +105,22 @@ class Inverse(LinearOperator):
     def _repr_extra(self):
         opts = dict(self.options)
         return f"solve method={opts.get('method', 'auto')}"
+
+
+def inv(A, **options):
+    """The lazy inverse ``A⁻¹`` (an ``ll.Inverse``): applying it solves, ``inv(A).H`` inverts ``A.H``.
+
+    ``options`` are ``ll.solve``'s (method, rtol, atol, maxiter, M, restart, on_failure).
+
+    >>> import torch, lazylinops as ll
+    >>> Ainv = ll.inv(ll.Diagonal(torch.tensor([2.0, 4.0]), "N"))
+    >>> Ainv(torch.ones(2)).tolist(), type(Ainv).__name__
+    ([0.5, 0.25], 'Inverse')
+
+    Dense equivalent: ``torch.linalg.inv(A.to_dense())`` (never formed here).
+    """
+
+    check_op("ll.inv", A)
+    if type(A) is Inverse and not options:
+        return A.op  # (A⁻¹)⁻¹ = A
+    return Inverse(A, **options)

@@ -10,13 +10,17 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..base import LinearOperator, promote, unaliased
-from ..errors import ShapeError, SingularError
-from . import krylov, lsq
-from .flat import Flat, Run, col, norm
-from .info import (
+from ..core.base import LinearOperator, unaliased
+from ..core.basic import Identity
+from ..dtypes import promote
+from ..errors import DeviceError, ShapeError, SingularError
+from ..operators.diagonal import Diagonal
+from .kernels import krylov, lsq
+from .kernels.flat import Flat, Run, col, norm
+from .status import (
     ON_FAILURE,
     SolveInfo,
+    Status,
     check_callback,
     check_choice,
     check_maxiter,
@@ -24,7 +28,6 @@ from .info import (
     check_tolerances,
     progress_bar,
 )
-from .status import Status
 
 _MISSING = object()
 SOLVE_METHODS = ("auto", "cg", "minres", "gmres", "bicgstab", "cgls", "lsqr", "dense")
@@ -121,7 +124,7 @@ def structural_inverse(A, ws=None):
     ws = A._flat_weights() if ws is None else ws
     inv = _inverse_of(A, ws)
     if inv is not None:
-        _verify_weights("ll.solve", A, ws)  # an Inf weight can give a finite x
+        verify_weights("ll.solve", A, ws)  # an Inf weight can give a finite x
     return inv
 
 
@@ -135,7 +138,7 @@ def _inverse_of(A, ws):
     inv = cache.get("inverse", _MISSING)
     if inv is _MISSING:
         inv = A._inverse()
-        if not _requires_grad(ws):
+        if not requires_grad(ws):
             if inv is None or cache.get("inverted"):
                 cache["inverse"] = inv
             else:
@@ -143,20 +146,20 @@ def _inverse_of(A, ws):
     return inv
 
 
-def _requires_grad(ws):
+def requires_grad(ws):
     for w in ws:
         if w.requires_grad:
             return True
     return False
 
 
-def _verify_weights(who, A, ws):
+def verify_weights(who, A, ws):
     """Refuse NaN/Inf weights, checking once per operator (again each time while they require grad)."""
     cache = A._fresh_cache()
     if not cache.get("finite"):
         ws = A._flat_weights() if ws is None else ws
         _check_weights(who, A, ws)
-        if not _requires_grad(ws):
+        if not requires_grad(ws):
             cache["finite"] = True
 
 
@@ -176,7 +179,7 @@ def choose_method(who, A, opts, ws=None):
     ws = A._flat_weights() if ws is None else ws
     method, inv = _choose(who, A, opts, ws)
     if inv is not None:
-        _verify_weights("ll.solve", A, ws)  # an Inf weight can give a finite x
+        verify_weights("ll.solve", A, ws)  # an Inf weight can give a finite x
     return method
 
 
@@ -197,8 +200,6 @@ def _preconditioner(who, A, M, method, dtype):
     if M is None or method in ("structural", "dense", "cgls", "lsqr"):
         return None
     if isinstance(M, str):  # Jacobi: M = diag(A)⁻¹
-        from ..operators.diagonal import Diagonal
-
         d = A._diagonal()
         if d is None:
             raise ValueError(
@@ -332,7 +333,7 @@ def _structural(who, A, inv, b, ws, opts):
             if conditional:
                 return None
             raise _singular(who, A, f"its exact inverse {type(inv).__name__} has an infinite pivot (a zero pivot)")
-    if not checked and not _requires_grad(ws):
+    if not checked and not requires_grad(ws):
         cache["finite"] = True
     name = type(inv).__name__
     if factored:
@@ -490,7 +491,7 @@ def solve_core(who, A, b, opts, x0=None, ws=None):
             return out
         method = _iterative(A)  # a conditional inverse's formula failed (Woodbury, D near singular): next method
         note = f" ({type(inv).__name__} did not apply: its formula failed on this A)"
-    _verify_weights(who, A, ws)
+    verify_weights(who, A, ws)
     check_finite_tensor(who, "b", b)
     dtype = b.dtype
     batch = _batch(b, A.osize)
@@ -529,7 +530,7 @@ def solve_core(who, A, b, opts, x0=None, ws=None):
         S = lsq.Stacked([P], [1.0])
         if method == "cgls":
             return lsq.cgls(S, [bf], x, tol, budget, stop="residual", x_zero=x_zero, callback=cb, bar=bar)
-        return _lsqr_shifted(S, [bf], x, x_zero, tol, budget, 0.0, "residual", cb, bar)
+        return lsqr_shifted(S, [bf], x, x_zero, tol, budget, 0.0, "residual", cb, bar)
 
     try:
         if bf.shape[0] == 0 or n == 0 or (x_zero and bool((bn == 0).all())):
@@ -574,7 +575,7 @@ class _DenseFlat(Flat):
         return x @ self.D.mT
 
 
-def _lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, stop, cb, bar):
+def lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, stop, cb, bar):
     """LSQR from a non-zero start: solve for ``dx`` with ``b̄ − Ā x0`` (damping row included)."""
     if x_zero:
         return lsq.lsqr(S, bs, x, tol, maxiter, damp=damp, stop=stop, callback=cb, bar=bar)
@@ -590,7 +591,6 @@ def _lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, stop, cb, bar):
 
 
 def _Ident(n):
-    from ..operators.basic import Identity
 
     return Identity((n,))
 
@@ -626,7 +626,7 @@ def lstsq_core(who, A, b, opts, x0=None, ws=None):
                 return x, replace(info, residual_norm=res.reshape(batch), matvecs=info.matvecs + P.count)
     if x0 is not None:
         check_finite_tensor(who, "x0", x0)
-    _verify_weights(who, A, ws)
+    verify_weights(who, A, ws)
     check_finite_tensor(who, "b", b)
     if method == "dense":
         D = A.to_dense().to(dtype)
@@ -654,7 +654,7 @@ def lstsq_core(who, A, b, opts, x0=None, ws=None):
     def kernel(x, x_zero, budget):
         if method == "cgls":
             return lsq.cgls(S, [bf], x, tol, budget, damp=damp, stop="normal", x_zero=x_zero, callback=cb, bar=bar)
-        return _lsqr_shifted(S, [bf], x, x_zero, tol, budget, damp, "normal", cb, bar)
+        return lsqr_shifted(S, [bf], x, x_zero, tol, budget, damp, "normal", cb, bar)
 
     try:
         if bf.shape[0] == 0 or A.shape[0] == 0 or A.shape[1] == 0:
@@ -684,7 +684,5 @@ def promote_rhs(who, A, b):
     check_rhs(who, b)
     dtype = promote(A.dtype, b.dtype)
     if b.device != A.device and A.device.type != "meta":
-        from ..errors import DeviceError
-
         raise DeviceError(f"{who}: operator on {A.device}, right-hand side on {b.device}; move one of them")
     return b if b.dtype == dtype else b.to(dtype)

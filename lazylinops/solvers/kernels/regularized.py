@@ -8,16 +8,18 @@ import numbers
 
 import torch
 
-from ..base import LinearOperator, promote
-from ..errors import ShapeError
+from ...core.base import LinearOperator
+from ...core.basic import Identity
+from ...dtypes import promote
+from ...errors import ShapeError
+from ..api import run_named
+from ..engine import check_finite, lsqr_shifted, lstsq_core, make_options, normal_residual
+from ..status import SolveInfo, Status, check_maxiter, check_rhs, check_tolerances, finish
 from . import lsq
-from .core import check_finite, lstsq_core, make_options, normal_residual
 from .flat import Flat, norm
-from .info import SolveInfo, check_maxiter, check_rhs, check_tolerances, finish
-from .status import Status
 
 
-def _named(who, A, b):
+def named_rhs(who, A, b):
     if not isinstance(A, LinearOperator):
         raise TypeError(f"{who}: A must be an operator, got {type(A).__name__}")
     check_rhs(who, b)
@@ -31,7 +33,7 @@ def _named(who, A, b):
 
 
 def _lstsq(who, method, A, b, damp, rtol, atol, maxiter, x0, callback, on_failure):
-    b = _named(who, A, b)
+    b = named_rhs(who, A, b)
     opts = make_options(
         who,
         method=method,
@@ -114,7 +116,7 @@ def regularized_lstsq(
     Dense equivalent: ``torch.linalg.lstsq(torch.cat([A, √eps·R]), torch.cat([b, 0]))``.
     """
     who = "ll.regularized_lstsq"
-    b = _named(who, A, b)
+    b = named_rhs(who, A, b)
     regs, eps = list(regs), list(eps)
     if len(regs) != len(eps):
         raise ValueError(f"{who}: regs and eps must have the same length, got {len(regs)} and {len(eps)}")
@@ -130,9 +132,6 @@ def regularized_lstsq(
         raise ValueError(f"{who}: method must be one of ('auto', 'lsqr', 'cgls', 'cg'), got {method!r}")
     damp = lsq.check_damp(who, damp)
     if method == "cg":
-        from ..operators.basic import Identity
-        from .api import run_named
-
         N = A.N
         for R, e in zip(regs, eps):
             if e:
@@ -173,9 +172,7 @@ def regularized_lstsq(
         if method == "cgls":
             run = lsq.cgls(S, bs, x, tol, maxiter, damp=damp, x_zero=x_zero, callback=cb)
         else:
-            from .core import _lsqr_shifted
-
-            run = _lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, "normal", cb, None)
+            run = lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, "normal", cb, None)
         m = "cgls" if method == "cgls" else "lsqr"
         res = normal_residual(S, bs, run.x, damp)  # the true stopping quantity, measured (2 matvecs)
         conv = bool((res <= tol).all())

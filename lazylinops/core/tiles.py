@@ -5,7 +5,7 @@ A *tile* is ``{dim_name: slice}`` with step-1 slices already clipped to the dim'
 returns a view, so a tile shares storage with the operator it was cut from.
 
 >>> import torch
->>> from lazylinops.tiling.slicing import cut_size
+>>> from lazylinops.core.tiles import cut_size
 >>> cut_size(torch.Size([4, 6]), ("H", "W"), {"W": slice(2, 5)})
 torch.Size([4, 3])
 """

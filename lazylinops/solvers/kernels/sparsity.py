@@ -4,12 +4,12 @@ import numbers
 
 import torch
 
-from .core import check_finite
+from ..engine import check_finite
+from ..status import ON_FAILURE, SolveInfo, Status, check_callback, check_choice, check_maxiter, finish
+from .eig import spectral_norm
 from .flat import Flat, norm
-from .info import ON_FAILURE, SolveInfo, check_callback, check_choice, check_maxiter, finish
 from .lsq import Stacked, cgls
-from .regularized import _named
-from .status import Status
+from .regularized import named_rhs
 
 
 def soft_threshold(x, t):
@@ -46,7 +46,7 @@ def fista(A, b, *, lam, prox=None, step=None, maxiter=1000, rtol=None, x0=None, 
     Dense equivalent: pylops.optimization.sparsity.fista.
     """
     who = "ll.fista"
-    b = _named(who, A, b)
+    b = named_rhs(who, A, b)
     check_finite(who, A, b, x0)
     lam = _check_pos(who, "lam", lam)
     rtol = _rtol(who, rtol)
@@ -58,8 +58,6 @@ def fista(A, b, *, lam, prox=None, step=None, maxiter=1000, rtol=None, x0=None, 
     prox = soft_threshold if prox is None else prox
     with torch.no_grad():
         if step is None:
-            from .eig import spectral_norm
-
             L = float(spectral_norm(A)) ** 2
             step = 1.0 / max(L, torch.finfo(A.dtype.to_real() if A.dtype.is_complex else A.dtype).tiny)
         step = _check_pos(who, "step", step)
@@ -128,7 +126,7 @@ def split_bregman(
     Dense equivalent: pylops.optimization.sparsity.splitbregman.
     """
     who = "ll.split_bregman"
-    b = _named(who, A, b)
+    b = named_rhs(who, A, b)
     check_finite(who, A, b, x0)
     regs, lams = list(regs), [_check_pos(who, "lams", v) for v in lams]
     if len(regs) != len(lams) or not regs:

@@ -1,21 +1,20 @@
-"""Structured torch functions for block, Kronecker and determinant structure:
-``A[i:j, k:l]``, ``torch.cat``, ``torch.kron``, ``torch.block_diag``, ``torch.logdet``,
-``torch.linalg.slogdet``/``det`` (registered with ``implements``; anything else densifies)."""
+"""Structured torch functions for block and Kronecker structure:
+``A[i:j, k:l]``, ``torch.cat``, ``torch.kron``, ``torch.block_diag``
+(registered with ``implements``; anything else densifies)."""
 
 import torch
 
-from ..base import LinearOperator
+from ..core.algebra import compose
+from ..core.base import LinearOperator, densify
+from ..core.basic import Reshape
+from ..core.combinators import describe
+from ..core.dispatch import implements
 from ..dims import prod
-from ..dispatch import densify, implements
 from ..errors import ShapeError
-from ..operators.compose import describe
 from ..operators.dense import Dense
 from ..operators.kron import Kronecker
-from ..operators.reshape import Reshape
 from ..operators.select import make_window
 from ..operators.stack import Concat
-from .compose import compose
-from .woodbury import _slogdet_parts
 
 T = torch.Tensor
 
@@ -178,41 +177,3 @@ def getitem(a, key):
     """``A[i:j, k:l]`` (step-1 slices) is a lazy sub-operator; other indexing densifies."""
     sub = submatrix(a, key) if isinstance(a, LinearOperator) else None
     return sub if sub is not None else densify(T.__getitem__, (a, key), {})
-
-
-# ------------------------------------------------------------------ determinants
-def _parts(a, func):
-    if not isinstance(a, LinearOperator) or a.shape[0] != a.shape[1]:
-        return None
-    return _slogdet_parts(a)
-
-
-@implements(torch.linalg.slogdet, torch.slogdet, T.slogdet)
-def slogdet(a, *, out=None):
-    """``(sign, log|det|)`` from structure (determinant lemma for diagonal + low rank …)."""
-    parts = _parts(a, torch.linalg.slogdet) if out is None else None
-    if parts is None:
-        return densify(torch.linalg.slogdet, (a,), {} if out is None else {"out": out})
-    from .woodbury import slogdet as structured
-
-    sign, logabs = structured(a)
-    return torch.return_types.linalg_slogdet((sign, logabs))
-
-
-@implements(torch.logdet, T.logdet)
-def logdet(a):
-    if _parts(a, torch.logdet) is None:
-        return densify(torch.logdet, (a,), {})
-    from .woodbury import logdet as structured
-
-    return structured(a)
-
-
-@implements(torch.det, torch.linalg.det, T.det)
-def det(a, *, out=None):
-    if out is not None or _parts(a, torch.det) is None:
-        return densify(torch.linalg.det, (a,), {} if out is None else {"out": out})
-    from .woodbury import slogdet as structured
-
-    sign, logabs = structured(a)
-    return sign * torch.exp(logabs).to(sign.dtype)  # det = sign · exp(log|det|)

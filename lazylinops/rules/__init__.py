@@ -1,1 +1,0 @@
-"""Structural simplification rules applied while composites are built."""
