@@ -33,8 +33,30 @@ def _rand(size, dtype, seed, device):
     return torch.randn(*size, generator=torch.Generator().manual_seed(seed), dtype=dtype).to(device)
 
 
-def _close(actual, expected, rtol, what):
-    """Same shape and dtype, and ``max|actual − expected| ≤ rtol · max(max|expected|, 1)``."""
+def assert_close(actual, expected, rtol=None, what="result"):
+    """The project's one tolerance check: same shape and dtype, and
+    ``max|actual − expected| ≤ rtol · max(max|expected|, 1)`` (NaN never passes).
+
+    Parameters
+    ----------
+    actual, expected : torch.Tensor
+        The computed and the reference values.
+    rtol : float, optional
+        Relative tolerance; ``default_rtol(expected.dtype)`` when None.
+    what : str
+        What is compared, for the error message.
+
+    Raises
+    ------
+    AssertionError
+        Naming ``what``, the shapes/dtypes or the max error against the bound.
+
+    >>> import torch
+    >>> from lazylinops.testing import assert_close
+    >>> assert_close(torch.ones(3), torch.ones(3) + 1e-12)
+    """
+    if rtol is None:
+        rtol = default_rtol(expected.dtype)
     if actual.shape != expected.shape:
         raise AssertionError(f"{what}: shape {tuple(actual.shape)}, expected {tuple(expected.shape)}")
     if actual.dtype != expected.dtype:
@@ -111,18 +133,18 @@ def check_apply(A, *, rtol=None):
         Dp, t = D.to(out), f" ({dt} input)"
         x, X = _rand((N,), dt, 31, A.device), _rand((N, 3), dt, 32, A.device)
         XB, Y = _rand((2, N, 3), dt, 33, A.device), _rand((4, M), dt, 34, A.device)
-        _close(A @ x, Dp @ x.to(out), rtol, "A @ x" + t)
-        _close(torch.matmul(A, X), Dp @ X.to(out), rtol, "matmul(A, X)" + t)
-        _close(torch.mm(A, X), Dp @ X.to(out), rtol, "mm(A, X)" + t)
-        _close(torch.mv(A, x), Dp @ x.to(out), rtol, "mv(A, x)" + t)
-        _close(A @ XB, Dp @ XB.to(out), rtol, "A @ batched" + t)
-        _close(Y @ A, Y.to(out) @ Dp, rtol, "Y @ A" + t)
-        _close(Y[0] @ A, Y[0].to(out) @ Dp, rtol, "y @ A" + t)
-        _close(torch.matmul(Y, A), Y.to(out) @ Dp, rtol, "matmul(Y, A)" + t)
+        assert_close(A @ x, Dp @ x.to(out), rtol, "A @ x" + t)
+        assert_close(torch.matmul(A, X), Dp @ X.to(out), rtol, "matmul(A, X)" + t)
+        assert_close(torch.mm(A, X), Dp @ X.to(out), rtol, "mm(A, X)" + t)
+        assert_close(torch.mv(A, x), Dp @ x.to(out), rtol, "mv(A, x)" + t)
+        assert_close(A @ XB, Dp @ XB.to(out), rtol, "A @ batched" + t)
+        assert_close(Y @ A, Y.to(out) @ Dp, rtol, "Y @ A" + t)
+        assert_close(Y[0] @ A, Y[0].to(out) @ Dp, rtol, "y @ A" + t)
+        assert_close(torch.matmul(Y, A), Y.to(out) @ Dp, rtol, "matmul(Y, A)" + t)
         xb = _rand((2, *A.isize), dt, 35, A.device)
         yb = A(xb)
         _check(yb.shape == (2, *A.osize), f"A(x) with a batch dim: shape {tuple(yb.shape)}, expected {(2, *A.osize)}")
-        _close(yb.reshape(2, M), xb.reshape(2, N).to(out) @ Dp.T, rtol, "A(x) batched" + t)
+        assert_close(yb.reshape(2, M), xb.reshape(2, N).to(out) @ Dp.T, rtol, "A(x) batched" + t)
 
 
 def check_dottest(A, *, rtol=None):
@@ -137,14 +159,14 @@ def check_adjoint(A, *, rtol=None):
     D = _dense(A)
     _check(A.H.H is A, "A.H.H is not A")
     _check(A.mH is A.H and A.adjoint() is A.H, "A.mH / A.adjoint() is not A.H")
-    _close(_dense(A.H, "A.H"), D.mH, rtol, "A.H")
-    _close(_dense(A.mT, "A.mT"), D.mT, rtol, "A.mT")
-    _close(_dense(A.T, "A.T"), D.T, rtol, "A.T")
-    _close(_dense(A.conj(), "A.conj()"), D.conj().resolve_conj(), rtol, "A.conj()")
-    _close(_dense(torch.adjoint(A), "torch.adjoint(A)"), D.mH, rtol, "torch.adjoint")
+    assert_close(_dense(A.H, "A.H"), D.mH, rtol, "A.H")
+    assert_close(_dense(A.mT, "A.mT"), D.mT, rtol, "A.mT")
+    assert_close(_dense(A.T, "A.T"), D.T, rtol, "A.T")
+    assert_close(_dense(A.conj(), "A.conj()"), D.conj().resolve_conj(), rtol, "A.conj()")
+    assert_close(_dense(torch.adjoint(A), "torch.adjoint(A)"), D.mH, rtol, "torch.adjoint")
     N = A.N
     _check(N.ishape == N.oshape == A.ishape and N.isize == A.isize, f"A.N dims {N.oshape}←{N.ishape}, not A's input")
-    _close(_dense(N, "A.N"), D.mH @ D, rtol, "A.N")
+    assert_close(_dense(N, "A.N"), D.mH @ D, rtol, "A.N")
     _check({"hermitian", "psd"} <= N.tags, f"A.N tags {sorted(N.tags)} lack hermitian/psd")
 
 
@@ -156,7 +178,7 @@ def check_diagonal(A, *, rtol=None):
     D = _dense(A)
     _check(isinstance(d, torch.Tensor), f"_diagonal() returned {type(d).__name__}, expected a tensor or None")
     rtol = default_rtol(A.dtype) if rtol is None else rtol
-    _close(d.to(A.dtype), D.diagonal(), rtol, f"{type(A).__name__}._diagonal()")
+    assert_close(d.to(A.dtype), D.diagonal(), rtol, f"{type(A).__name__}._diagonal()")
 
 
 def check_inverse(A, *, rtol=None):
@@ -182,7 +204,7 @@ def check_inverse(A, *, rtol=None):
     )
     rtol = default_rtol(A.dtype) if rtol is None else rtol
     eye = torch.eye(A.shape[0], dtype=A.dtype, device=D.device)
-    _close(D @ X, eye, rtol * max(cond, 1.0), f"A @ {name} (cond {cond:.3g})")  # A A⁻¹ = I
+    assert_close(D @ X, eye, rtol * max(cond, 1.0), f"A @ {name} (cond {cond:.3g})")  # A A⁻¹ = I
 
 
 def _pickled(A, consequence):
@@ -209,7 +231,7 @@ def check_serialization(A, *, rtol=None):
     ):
         _check(type(B) is type(A), f"{name} gave {type(B).__name__}, not {type(A).__name__}")
         _check(B.ishape == A.ishape and B.oshape == A.oshape and B.dtype == A.dtype, f"{name}: dims or dtype changed")
-        _close(_dense(B, name), D, rtol, name)
+        assert_close(_dense(B, name), D, rtol, name)
 
 
 def check_dtype_moves(A, *, rtol=None):
@@ -221,10 +243,10 @@ def check_dtype_moves(A, *, rtol=None):
         warnings.simplefilter("ignore", UserWarning)  # complex → real keeps the real part, as torch warns
         B, expected = A.to(torch.float64), D.to(torch.float64)
     _check(B.dtype == torch.float64, f".to(float64) gave dtype {B.dtype}")
-    _close(_dense(B, ".to(float64)"), expected, rtol, ".to(float64)")
+    assert_close(_dense(B, ".to(float64)"), expected, rtol, ".to(float64)")
     C = A.to(torch.complex128)
     _check(C.dtype == torch.complex128, f".to(complex128) gave dtype {C.dtype}")
-    _close(_dense(C, ".to(complex128)"), D.to(torch.complex128), rtol, ".to(complex128)")
+    assert_close(_dense(C, ".to(complex128)"), D.to(torch.complex128), rtol, ".to(complex128)")
 
 
 def check_gradcheck(A, *, rtol=None):
@@ -262,7 +284,7 @@ def check_module_buffer(A, *, rtol=None):
         fresh = A.to(torch.float64)
     B = m2.A
     _check(isinstance(B, LinearOperator) and B.dtype == torch.float64, f"module.to(float64) gave {type(B).__name__}")
-    _close(_dense(B, "module.to"), expected, rtol, "module.to")
+    assert_close(_dense(B, "module.to"), expected, rtol, "module.to")
     sd = m2.state_dict()
     _check(isinstance(sd["A"], LinearOperator), f"state_dict holds {type(sd['A']).__name__}, not the operator")
     _pickled(A, "the state_dict → torch.save → load_state_dict round trip is not checked")
@@ -274,7 +296,7 @@ def check_module_buffer(A, *, rtol=None):
     target.register_buffer("A", fresh._with_weights([torch.zeros_like(w) for w in fresh._flat_weights()]))
     target.load_state_dict(loaded)  # must overwrite the zeroed weights
     _check(isinstance(target.A, LinearOperator), f"load_state_dict gave {type(target.A).__name__}")
-    _close(_dense(target.A, "load_state_dict"), expected, rtol, "load_state_dict")
+    assert_close(_dense(target.A, "load_state_dict"), expected, rtol, "load_state_dict")
 
 
 def check_requires_grad(A, *, rtol=None):
