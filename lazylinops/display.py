@@ -60,7 +60,6 @@ def weight_bytes(op):
 
 def html(op):
     """Nested ``<details>`` of the tree with sizes and weight memory, for Jupyter."""
-
     def node(o, open_):
         label = _html.escape(_line(o, o is op))
         mem = fmt_bytes(weight_bytes(o))

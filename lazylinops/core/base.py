@@ -817,7 +817,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return self.H
 
     def _adjoint(self):
-
         return Adjoint(self)
 
     def conj(self):
@@ -825,7 +824,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return self._involution("conj", self._conj) if self._dtype.is_complex else self
 
     def _conj(self):
-
         return Conj(self)
 
     def resolve_conj(self):
@@ -845,7 +843,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return self.T
 
     def transpose(self, dim0, dim1):
-
         check_dim((dim0, dim1), "transpose")
         return self.T if dim0 % 2 != dim1 % 2 else self  # swapping a dim with itself is the identity
 
@@ -879,12 +876,10 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return _rebuild(type(self), {**self._state(), "_tags": new})
 
     def _normal(self):
-
         return generic_normal(self)
 
     def rename(self, ishape=None, oshape=None):
         """The same operator (same class) with new dim names; names are metadata only."""
-
         ish = self._ishape if ishape is None else check_names(Dim(ishape), self._isize, "ishape")
         osh = self._oshape if oshape is None else check_names(Dim(oshape), self._osize, "oshape")
         out = self._renamed(ish, osh)
@@ -897,39 +892,32 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
-
         return add(self, other)
 
     def __radd__(self, other):
-
         return add(other, self)
 
     def __sub__(self, other):
-
         if _is_op(other):
             return add(self, scale(other, -1))  # A - B = A + (-1)·B
 
         return densify(torch.sub, (self, other), {})  # A - c, A - t: elementwise, dense semantics
 
     def __rsub__(self, other):
-
         return densify(torch.sub, (other, self), {})  # c - A, t - A: elementwise (operator - operator is __sub__)
 
     def __neg__(self):
-
         return scale(self, -1)
 
     def __pos__(self):
         return self
 
     def __mul__(self, other):
-
         return scale(self, other)
 
     __rmul__ = __mul__
 
     def __truediv__(self, other):
-
         return scale_div(self, other)
 
     # ------------------------------------------------------------------ dense
@@ -1013,7 +1001,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     # ------------------------------------------------------------------ display
     def __repr__(self, *, tensor_contents=None):
-
         return tree(self)
 
     __str__ = __repr__
@@ -1022,7 +1009,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         return format(repr(self), spec)
 
     def _repr_html_(self):
-
         return html(self)
 
     def _repr_extra(self):
@@ -1032,7 +1018,6 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     # ------------------------------------------------------------------ torch protocol
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
-
         return torch_function(func, types, args, kwargs or {})
 
     @classmethod

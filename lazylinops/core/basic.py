@@ -18,6 +18,16 @@ def diagonal_slogdet(op):
     return sign, d.abs().log().sum()  # det D = Π dᵢ
 
 
+def _scaled_identity_block(op, tile):
+    """The block of ``c I`` for ``tile``: ``c I`` on the cut size (elementwise dims only)."""
+    tile = relevant(op, tile)
+    if not tile:
+        return op
+    elementwise_positions(op, tile)
+    size = cut_size(op.isize, op.ishape, tile)
+    return resized(op, size, size)
+
+
 class Identity(LinearOperator):
     """The identity ``I x = x`` on a named shape.
 
@@ -48,7 +58,6 @@ class Identity(LinearOperator):
     _apply_adjoint = _apply
 
     def _adjoint(self):
-
         return swapped(self, self)  # Iᴴ = I (a renamed I maps its output names back to its input names)
 
     def _conj(self):
@@ -74,13 +83,7 @@ class Identity(LinearOperator):
         return torch.eye(self.shape[0], dtype=self.dtype, device=self.device)
 
     def _split(self, tile):
-
-        tile = relevant(self, tile)
-        if not tile:
-            return self
-        elementwise_positions(self, tile)
-        size = cut_size(self.isize, self.ishape, tile)
-        return resized(self, size, size)  # a diagonal block of I is I
+        return _scaled_identity_block(self, tile)  # a diagonal block of I is I
 
 
 class Zero(LinearOperator):
@@ -140,7 +143,6 @@ class Zero(LinearOperator):
         return torch.zeros(tuple(self.shape), dtype=self.dtype, device=self.device)
 
     def _split(self, tile):
-
         tile = relevant(self, tile)
         if not tile:
             return self
@@ -216,11 +218,9 @@ class Scalar(LinearOperator):
         return y * self.weight.conj()
 
     def _adjoint(self):
-
         return swapped(self if not self.dtype.is_complex else Scalar(self.weight.conj(), self.isize, self.ishape), self)
 
     def _conj(self):
-
         return same_names(Scalar(self.weight.conj(), self.isize, self.ishape), self)
 
     def _normal(self):
@@ -240,13 +240,7 @@ class Scalar(LinearOperator):
         return torch.diag_embed(self._diagonal())
 
     def _split(self, tile):
-
-        tile = relevant(self, tile)
-        if not tile:
-            return self
-        elementwise_positions(self, tile)
-        size = cut_size(self.isize, self.ishape, tile)
-        return resized(self, size, size)  # a diagonal block of c I is c I (the weight is shared)
+        return _scaled_identity_block(self, tile)  # a diagonal block of c I is c I (the weight is shared)
 
     def _repr_extra(self):
         return f"value {self.weight.dtype}" + (" (requires grad)" if self.weight.requires_grad else "")
@@ -302,14 +296,12 @@ class Reshape(LinearOperator):
         return self
 
     def _normal(self):
-
         return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)  # Rᴴ R = I
 
     def _inverse(self):
         return self.H
 
     def _split(self, tile):
-
         tile = relevant(self, tile)
         if not tile:
             return self

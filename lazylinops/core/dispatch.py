@@ -33,7 +33,6 @@ def is_metadata(func):
 
 def implements(*funcs):
     """Register a structured rule for torch functions (called with the torch arguments)."""
-
     def deco(rule):
         for f in funcs:
             _RULES[f] = rule

@@ -153,7 +153,6 @@ class Convolve(LinearOperator):
         return swapped(self._new(h, tuple(nh - 1 - o for nh, o in zip(self.kernel.shape, self.offset))), self)
 
     def _conj(self):
-
         return same_names(
             self._new(self.kernel.conj().resolve_conj()), self
         )  # conj(C_h) = C_conj(h): the entries are kernel taps

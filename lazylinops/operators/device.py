@@ -55,14 +55,12 @@ class ToDevice(LinearOperator):
         return self._move(y, self.idevice)
 
     def _adjoint(self):
-
         return swapped(ToDevice(self.odevice, self.idevice, self.isize, self.ishape, dtype=self.dtype), self)  # back
 
     def _conj(self):
         return self  # a real (identity) matrix
 
     def _normal(self):
-
         return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.idevice)  # Tᴴ T = I: there and back
 
     def _inverse(self):

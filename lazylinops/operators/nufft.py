@@ -331,7 +331,6 @@ class ToeplitzNormal(LinearOperator):
     _apply_adjoint = _apply
 
     def _adjoint(self):
-
         return swapped(self, self)  # T is Hermitian
 
     def _split(self, tile):

@@ -50,7 +50,6 @@ class SumReduce(LinearOperator):
         return _expand(y, self.isize, self.axes)
 
     def _adjoint(self):
-
         out = Broadcast(self.isize, self.ishape, tuple(self.ishape[a] for a in self.axes), self.dtype, self.device)
         return swapped(out, self)
 
@@ -113,7 +112,6 @@ class Broadcast(LinearOperator):
         return y.sum(tuple(a - n for a in self.axes)) if self.axes else y
 
     def _adjoint(self):
-
         out = SumReduce(self.osize, self.oshape, tuple(self.oshape[a] for a in self.axes), self.dtype, self.device)
         return swapped(out, self)
 
@@ -121,7 +119,6 @@ class Broadcast(LinearOperator):
         return self
 
     def _normal(self):
-
         n = prod(self.osize[a] for a in self.axes)  # Bᴴ B = (number of copies) I
         if n == 1:
             return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)

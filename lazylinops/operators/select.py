@@ -100,7 +100,6 @@ class Pad(LinearOperator):
         return self
 
     def _normal(self):
-
         if all(b >= 0 and a >= 0 for b, a in self.widths):
             return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)  # Pᴴ P = I
         keep = torch.zeros(tuple(self.isize), dtype=torch.bool, device=self.device)
@@ -235,7 +234,6 @@ class Mask(LinearOperator):
     _apply_adjoint = _apply
 
     def _adjoint(self):
-
         return swapped(self, self)  # Mᴴ = M
 
     def _conj(self):
@@ -247,7 +245,6 @@ class Mask(LinearOperator):
         return Mask(self.mask, self.ishape, self.isize, self.dtype, self.device)
 
     def _inverse(self):
-
         real = self.dtype.to_real() if self.dtype.is_complex else self.dtype
         w = torch.where(self.mask, 1.0, float("inf")).to(real)  # M⁻¹ = I where m = 1; a zero pivot (∞) elsewhere
         inv = Diagonal(w, self.oshape, size=self.osize)
@@ -327,7 +324,6 @@ class Sample(LinearOperator):
         return x.reshape(*y.shape[:ax], *self.isize[start:])
 
     def _normal(self):
-
         start, n = self.run
         sub = self.isize[start : start + n]
         counts = torch.bincount(self.flat_index, minlength=prod(sub)).to(self.dtype)

@@ -132,7 +132,6 @@ def region(slices, size):
 
 
 def _to_device(idevice, odevice, size, names):
-
     return ToDevice(idevice, odevice, size, names)
 
 

@@ -243,7 +243,6 @@ class Tiled(LinearOperator):
         return f"{len(self.tiles)} tiles on {', '.join(devs)}"
 
     def __repr__(self, *, tensor_contents=None):
-
         lines = [tree(self, max_children=0).splitlines()[0]]
         n = len(self.tiles)
         for k, (T, ri, ro, mi) in enumerate(zip(self.tiles, self.iregions, self.oregions, self.moves_in)):
