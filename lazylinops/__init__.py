@@ -6,6 +6,7 @@
 (torch.Size([16, 16]), 'Diagonal')
 """
 
+from . import testing, tiling
 from .core.base import LinearOperator
 from .core.basic import Identity, Reshape, Scalar, Zero
 from .core.combinators import Adjoint, Chain, Conj, RealPart, Sum

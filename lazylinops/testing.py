@@ -3,10 +3,14 @@
 Every operator must give the same answer as its dense matrix ``A.to_dense()``: value, dtype and
 shape. Each part of that contract is a named check, ``check_<name>(A, *, rtol=None)``, which
 returns when ``A`` passes, raises ``AssertionError`` (what differs, and by how much) when it fails,
-and raises ``CheckSkipped`` when it cannot run on ``A`` (an operator that cannot be pickled, a
-gradient check on a single-precision operator). ``check_operator(A)`` runs them all; ``dottest(A)``
-is the adjoint test alone. ``rtol`` is relative to ``max(max|expected|, 1)``; ``None`` means
-``default_rtol(A.dtype)``. The project's test suite runs exactly these checks over its registry.
+and raises ``CheckSkipped`` when it cannot run on ``A`` (an operator that cannot be pickled) or
+its subclass ``CheckNotApplicable`` when there is nothing to check (a structural hook the class
+does not define, a determinant of a rectangular operator). Every structural hook a class defines
+(``_diagonal``, ``_inverse``, ``_normal``, ``_slogdet``, ``_split``; ``_adjoint`` and ``_conj``
+through ``A.H`` and ``A.conj()``) is checked against the dense matrix. ``check_operator(A)`` runs
+them all; ``dottest(A)`` is the adjoint test alone. ``rtol`` is relative to
+``max(max|expected|, 1)``; ``None`` means ``default_rtol(A.dtype)``. The project's test suite runs
+exactly these checks over its registry.
 """
 
 import copy
@@ -17,11 +21,18 @@ import warnings
 import torch
 
 from .core.base import LinearOperator
+from .core.tiles import AMBIGUOUS, named_sizes
 from .dtypes import promote, real_dtype
+from .errors import ShapeError
 
 
 class CheckSkipped(Exception):
-    """A check does not apply to this operator; the message says why and what was not checked."""
+    """A check could not run on this operator; the message says why and what was not checked."""
+
+
+class CheckNotApplicable(CheckSkipped):
+    """A check has nothing to check on this operator (a hook its class does not define, a
+    determinant of a rectangular operator); ``check_operator`` passes over it without a warning."""
 
 
 def default_rtol(dtype):
