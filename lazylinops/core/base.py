@@ -8,6 +8,7 @@ device moves, serialization — is derived here once.
 
 import copy
 import functools
+import inspect
 import warnings
 
 import torch
@@ -190,6 +191,16 @@ def _check_shadowing(cls, state):
     safe.update(new)
 
 
+def _init_signature(cls):
+    """``cls(...)``'s signature: its ``__init__`` without ``self`` (``inspect.signature(ll.FFT)``)."""
+    try:
+        sig = inspect.signature(cls.__init__)
+    except (TypeError, ValueError):  # an __init__ without introspectable signature
+        return None
+    params = list(sig.parameters.values())
+    return sig.replace(parameters=params[1:])
+
+
 class _OperatorMeta(torch._C._TensorMeta):
     """Runs a subclass's plain ``__init__`` first, then builds the wrapper of the right size.
 
@@ -267,6 +278,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         torch.serialization.add_safe_globals([cls])
+        cls.__signature__ = _init_signature(cls)  # what ll.FFT? and Shift-Tab show (the metaclass hides __init__)
         hook = cls.__dict__.get("_inverse")
         if hook is not None and not getattr(hook, "_swaps_names", False):
             cls._inverse = _inverse_with_swapped_names(hook)  # every hook's result passes through here
@@ -1049,6 +1061,7 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         )
 
 
+LinearOperator.__signature__ = _init_signature(LinearOperator)
 torch.serialization.add_safe_globals([LinearOperator, _rebuild_operator])
 
 

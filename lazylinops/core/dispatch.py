@@ -145,6 +145,7 @@ _METADATA = {
     torch.Tensor.get_device,
     torch.Tensor.storage_offset,
     torch.Tensor.is_inference,
+    torch.Tensor.__dir__,  # tab completion: the names, never the values
     torch.is_floating_point,
     torch.is_complex,
     torch.numel,
