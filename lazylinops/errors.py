@@ -3,7 +3,27 @@
 Every error message says what went wrong, what was received and how to fix it.
 """
 
+import os
+import sys
+import warnings
+
 import torch
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__)) + os.sep
+
+
+def warn(message, category):
+    """``warnings.warn`` attributed to the user's line: the first frame outside lazylinops and torch.
+
+    A fixed ``stacklevel`` points into the package (or into torch's ``overrides.py``) whenever
+    the call path differs (``A @ x`` vs ``torch.matmul(A, x)`` vs a torch distribution); this
+    walks the stack instead, so ``-W error`` tracebacks and warning filters name the user's code.
+    """
+    frame, level = sys._getframe(1), 2  # stacklevel 2 is warn()'s caller
+    while frame is not None and frame.f_code.co_filename.startswith((_PACKAGE_DIR, _TORCH_DIR)):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level if frame is not None else 2)
 
 
 class LazyLinopsError(Exception):

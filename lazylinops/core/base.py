@@ -9,7 +9,6 @@ device moves, serialization — is derived here once.
 import copy
 import functools
 import inspect
-import warnings
 
 import torch
 from torch._C import DisableTorchFunctionSubclass
@@ -17,7 +16,7 @@ from torch._C import DisableTorchFunctionSubclass
 from ..dims import Dim, as_size, check_names, fmt_names, prod, resolve_shapes
 from ..display import fmt_bytes, html, tree
 from ..dtypes import as_device, check_dtype, complex_dtype, promote, real_dtype
-from ..errors import DensifyError, DensifyWarning, DeviceError, DtypeError, ImmutableError, ShapeError
+from ..errors import DensifyError, DensifyWarning, DeviceError, DtypeError, ImmutableError, ShapeError, warn
 from .dispatch import (
     bind,
     check_densify_limit,
@@ -552,11 +551,10 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         if device == self._device and dtype == self._dtype and not copy:
             return self
         if self._dtype.is_complex and not dtype.is_complex:
-            warnings.warn(
+            warn(
                 f"casting complex operator {type(self).__name__} to {dtype} keeps the real part "
                 "of its dense matrix, as Tensor.to does",
                 UserWarning,
-                stacklevel=3,
             )
             # Re(A) rounded once to dtype, as Tensor.to does: 16-bit dtypes keep A's own complex precision
             mid = complex_dtype(dtype) if dtype in (torch.float32, torch.float64) else self._dtype
@@ -1095,12 +1093,11 @@ def densify(func, args, kwargs):
                 "call or ll.set_densify('warn')"
             )
         if mode == "warn":
-            warnings.warn(
+            warn(
                 f"{name} has no structured rule for {type(op).__name__} {tuple(op.shape)} {op.dtype}: "
                 f"building its dense matrix ({fmt_bytes(dense_nbytes(op))}). Silence with "
                 "ll.set_densify('allow') or make it an error with ll.set_densify('error')",
                 DensifyWarning,
-                stacklevel=4,
             )
         return unaliased_from_weights(op._to_dense(), (op,))
 
