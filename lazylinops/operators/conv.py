@@ -4,6 +4,7 @@ import torch
 import torch.nn.functional as F
 
 from ..core.base import LinearOperator, same_names, swapped
+from ..core.tiles import cut_size, elementwise_positions, relevant
 from ..dims import Dim, as_size, default_names
 from ..dtypes import check_dtype
 from ..errors import ShapeError
@@ -158,18 +159,18 @@ class Convolve(LinearOperator):
         )  # conj(C_h) = C_conj(h): the entries are kernel taps
 
     def _split(self, tile):
-        size = list(self.isize)
-        for name, sl in tile.items():
-            if name not in self.ishape:
-                continue
-            i = self.ishape.index(name)
+        tile = relevant(self, tile)
+        if not tile:
+            return self
+        # block-diagonal only along a dim named at the same position of input and output (a renamed
+        # Convolve ⟨A⟩→⟨B⟩ is refused along A or B), and never along a convolved dim
+        for i in elementwise_positions(self, tile):
             if i in self.axes:
                 raise ShapeError(
-                    f"Convolve cannot be split along {name!r}: it is a convolved dim (outputs mix "
+                    f"Convolve cannot be split along {self.ishape[i]!r}: it is a convolved dim (outputs mix "
                     "neighbouring inputs); split along the other dims"
                 )
-            size[i] = len(range(self.isize[i])[sl])
-        return self._new(self.kernel, size=tuple(size))
+        return self._new(self.kernel, size=tuple(cut_size(self.isize, self.ishape, tile)))
 
     def _repr_extra(self):
         dims = " ".join(self.ishape[a] for a in self.axes)
