@@ -1,4 +1,4 @@
-"""Command line: ``python -m lazylinops demo``."""
+"""Command line: ``python -m lazylinops demo [--size N] [--coils C] [--iters K] [--device D] [--out DIR]``."""
 
 import sys
 
@@ -6,11 +6,10 @@ from .demo import main as demo
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
+    argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["demo"]:
-        demo()
-        return 0
-    print("usage: python -m lazylinops demo", file=sys.stderr)
+        return demo(argv[1:])
+    print("usage: python -m lazylinops demo [--help]", file=sys.stderr)
     return 2
 
 
