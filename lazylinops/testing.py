@@ -165,10 +165,18 @@ def check_dottest(A, *, rtol=None):
 
 def check_adjoint(A, *, rtol=None):
     """``.H``/``.mH``/``adjoint()``/``.T``/``.mT``/``.conj()``/``.N`` match the dense equivalents; ``A.H.H is A``;
-    ``A.N`` keeps ``A``'s input dims and is tagged Hermitian PSD."""
+    ``A.H`` and ``A.T`` swap ``A``'s dims, ``A.conj()`` keeps them; ``A.N`` keeps ``A``'s input dims and is
+    tagged Hermitian PSD. This is the check of the ``_adjoint`` and ``_conj`` hooks (``A.H`` and, for a
+    complex ``A``, ``A.conj()`` are built by them)."""
     rtol = default_rtol(A.dtype) if rtol is None else rtol
     D = _dense(A)
     _check(A.H.H is A, "A.H.H is not A")
+    for what, B, o, i in (
+        ("A.H", A.H, A.ishape, A.oshape),
+        ("A.T", A.T, A.ishape, A.oshape),
+        ("A.conj()", A.conj(), A.oshape, A.ishape),
+    ):
+        _check(B.oshape == o and B.ishape == i, f"{what} has dims {B.oshape}←{B.ishape}, expected {o}←{i}")
     _check(A.mH is A.H and A.adjoint() is A.H, "A.mH / A.adjoint() is not A.H")
     assert_close(_dense(A.H, "A.H"), D.mH, rtol, "A.H")
     assert_close(_dense(A.mT, "A.mT"), D.mT, rtol, "A.mT")
@@ -181,33 +189,57 @@ def check_adjoint(A, *, rtol=None):
     _check({"hermitian", "psd"} <= N.tags, f"A.N tags {sorted(N.tags)} lack hermitian/psd")
 
 
+def _hook(A, name):
+    """``A``'s bound ``name`` hook, or ``CheckNotApplicable`` when its class keeps ``LinearOperator``'s default."""
+    if getattr(type(A), name) is getattr(LinearOperator, name):
+        raise CheckNotApplicable(f"{type(A).__name__} does not define {name} (the default is correct for any operator)")
+    return getattr(A, name)
+
+
+def _cond(D):
+    """The 2-norm condition number of the dense matrix, in double precision (inf when singular)."""
+    return torch.linalg.cond(D.to(torch.complex128 if D.is_complex() else torch.float64)).item()
+
+
+def _singular(A, cond):
+    """Whether ``A``'s dense matrix is (numerically) singular in ``A``'s precision."""
+    return not cond < 1e-2 / torch.finfo(A.dtype).eps
+
+
 def check_diagonal(A, *, rtol=None):
-    """The ``_diagonal()`` hook, when it returns a vector, equals the dense main diagonal."""
-    d = A._diagonal()
+    """The ``_diagonal()`` hook, when the class defines it and it returns a vector, equals the dense main
+    diagonal (``min(M, N)`` entries)."""
+    name = f"{type(A).__name__}._diagonal()"
+    d = _hook(A, "_diagonal")()
     if d is None:
-        return
+        raise CheckNotApplicable(f"{name} returned None (no structural diagonal for this operator)")
+    _check(
+        isinstance(d, torch.Tensor) and not isinstance(d, LinearOperator),
+        f"{name} returned {type(d).__name__}, expected a tensor or None",
+    )
     D = _dense(A)
-    _check(isinstance(d, torch.Tensor), f"_diagonal() returned {type(d).__name__}, expected a tensor or None")
     rtol = default_rtol(A.dtype) if rtol is None else rtol
-    assert_close(d.to(A.dtype), D.diagonal(), rtol, f"{type(A).__name__}._diagonal()")
+    assert_close(d.to(A.dtype), D.diagonal(), rtol, name)
 
 
 def check_inverse(A, *, rtol=None):
-    """The ``_inverse()`` hook, when it returns an operator and ``A`` is invertible, satisfies ``A A⁻¹ = I``
-    (to ``rtol · cond(A)``). On a singular ``A`` it may raise ``LinAlgError`` or give non-finite values."""
+    """The ``_inverse()`` hook, when the class defines it and it returns an operator and ``A`` is invertible,
+    satisfies ``A A⁻¹ = I`` (to ``rtol · cond(A)``). On a singular ``A`` it may raise ``LinAlgError`` or give
+    non-finite values (then nothing is compared: ``CheckSkipped``)."""
     name = f"{type(A).__name__}._inverse()"
+    hook = _hook(A, "_inverse")
     try:
-        inv = A._inverse()
+        inv = hook()
         if inv is None:
-            return
+            raise CheckNotApplicable(f"{name} returned None (no structural inverse for this operator)")
         _check(isinstance(inv, LinearOperator), f"{name} returned {type(inv).__name__}, expected an operator or None")
         X = _dense(inv, name)
     except torch.linalg.LinAlgError as e:
         inv, X, failure = None, None, e
     D = _dense(A)
-    cond = torch.linalg.cond(D.to(torch.complex128 if D.is_complex() else torch.float64)).item()
-    if not cond < 1e-2 / torch.finfo(A.dtype).eps:
-        return  # (numerically) singular: the hook may refuse, and there is nothing to compare with
+    cond = _cond(D)
+    if _singular(A, cond):  # the hook may refuse, and there is nothing to compare with
+        raise CheckSkipped(f"{type(A).__name__} is numerically singular (cond {cond:.3g}): {name} not compared")
     if X is None:
         raise AssertionError(f"{name} failed on an invertible operator (cond {cond:.3g}): {failure}") from failure
     _check(
@@ -216,6 +248,158 @@ def check_inverse(A, *, rtol=None):
     rtol = default_rtol(A.dtype) if rtol is None else rtol
     eye = torch.eye(A.shape[0], dtype=A.dtype, device=D.device)
     assert_close(D @ X, eye, rtol * max(cond, 1.0), f"A @ {name} (cond {cond:.3g})")  # A A⁻¹ = I
+
+
+def check_normal(A, *, rtol=None):
+    """The ``_normal()`` hook, when the class defines it, and ``A.N`` equal ``Dᴴ D`` on ``A``'s input dims;
+    ``A.N`` is tagged Hermitian PSD.
+
+    >>> import torch, lazylinops as ll
+    >>> ll.testing.check_normal(ll.FFT((4,), dtype=torch.complex128))  # Fᴴ F = n I
+    """
+    name = f"{type(A).__name__}._normal()"
+    N = _hook(A, "_normal")()
+    _check(isinstance(N, LinearOperator), f"{name} returned {type(N).__name__}, expected an operator")
+    rtol = default_rtol(A.dtype) if rtol is None else rtol
+    D = _dense(A)
+    expected = D.mH @ D
+    for what, B in ((name, N), ("A.N", A.N)):
+        _check(
+            B.ishape == B.oshape == A.ishape and B.isize == B.osize == A.isize,
+            f"{what} maps {B.ishape}{tuple(B.isize)}→{B.oshape}{tuple(B.osize)}, not A's input dims "
+            f"{A.ishape}{tuple(A.isize)} on both sides",
+        )
+        assert_close(_dense(B, what), expected, rtol, f"{what} vs Dᴴ D")
+    _check({"hermitian", "psd"} <= A.N.tags, f"A.N tags {sorted(A.N.tags)} lack hermitian/psd")
+
+
+def check_slogdet(A, *, rtol=None):
+    """The ``_slogdet()`` hook, when the class defines it, ``A`` is square and it does not return None, gives
+    ``(sign, log|det|)`` equal to ``torch.linalg.slogdet`` of the dense matrix: 0-d, ``sign`` in ``A``'s dtype,
+    ``log|det|`` in its real dtype, to ``rtol · cond(A)``; on an exactly singular matrix ``(0, -inf)``.
+
+    >>> import torch, lazylinops as ll
+    >>> ll.testing.check_slogdet(ll.Diagonal(torch.tensor([2.0, -3.0], dtype=torch.float64)))
+    >>> ll.testing.check_slogdet(ll.Dense(torch.ones(2, 3)))
+    Traceback (most recent call last):
+    lazylinops.testing.CheckNotApplicable: Dense does not define _slogdet (the default is correct for any operator)
+    """
+    name = f"{type(A).__name__}._slogdet()"
+    hook = _hook(A, "_slogdet")
+    if A.shape[0] != A.shape[1]:
+        raise CheckNotApplicable(f"{type(A).__name__} is not square {tuple(A.shape)}: no determinant")
+    parts = hook()
+    if parts is None:
+        raise CheckNotApplicable(f"{name} returned None (no structural determinant for this operator)")
+    _check(isinstance(parts, tuple) and len(parts) == 2, f"{name} returned {type(parts).__name__}, expected a pair")
+    sign, logabs = parts
+    for what, t, dt in (("sign", sign, A.dtype), ("log|det|", logabs, real_dtype(A.dtype))):
+        _check(
+            isinstance(t, torch.Tensor) and t.dim() == 0 and t.dtype == dt,
+            f"{name} {what}: {type(t).__name__} {tuple(getattr(t, 'shape', ()))} {getattr(t, 'dtype', '')}, "
+            f"expected a 0-d tensor of {dt}",
+        )
+    D = _dense(A)
+    ref_sign, ref_logabs = torch.linalg.slogdet(D.to(torch.complex128 if D.is_complex() else torch.float64))
+    if ref_logabs.item() == -float("inf"):
+        _check(
+            sign.item() == 0 and logabs.item() == -float("inf"),
+            f"{name} = ({sign.item()}, {logabs.item()}) on a singular matrix, expected (0, -inf)",
+        )
+        return
+    cond = _cond(D)
+    if _singular(A, cond):
+        raise CheckSkipped(f"{type(A).__name__} is numerically singular (cond {cond:.3g}): {name} not compared")
+    rtol = (default_rtol(A.dtype) if rtol is None else rtol) * max(cond, 1.0)
+    assert_close(sign, ref_sign.to(A.dtype), rtol, f"{name} sign (cond {cond:.3g})")
+    assert_close(logabs, ref_logabs.to(logabs.dtype), rtol, f"{name} log|det| (cond {cond:.3g})")
+
+
+def _tile_slice(n):
+    """A slice cutting both ends of a dim of size ``n`` where it can (a tile off both edges)."""
+    return slice(0, n) if n < 2 else slice(1, 2) if n == 2 else slice(1, n - 1)
+
+
+def _block(A, D, tile):
+    """The block of the dense matrix ``D`` that ``A._split(tile)`` must compute, and where ``A`` must be zero
+    for that block to be right (a name on both sides: no entry between a kept row and a dropped column)."""
+    full = D.reshape(*A.osize, *A.isize)
+    nout = len(A.osize)
+    index = [tile.get(n, slice(None)) for n in (*A.oshape, *A.ishape)]
+    block = full[tuple(index)]
+    outside = torch.zeros(full.shape, dtype=torch.bool, device=full.device)
+    for n, s in tile.items():
+        if n in A.oshape and n in A.ishape:
+            p, q = A.oshape.index(n), nout + A.ishape.index(n)
+            rows = torch.zeros(full.shape[p], dtype=torch.bool, device=full.device)
+            cols = torch.zeros(full.shape[q], dtype=torch.bool, device=full.device)
+            rows[s], cols[s] = True, True
+            shape_r, shape_c = [1] * full.dim(), [1] * full.dim()
+            shape_r[p], shape_c[q] = -1, -1
+            outside |= rows.reshape(shape_r) ^ cols.reshape(shape_c)  # kept row × dropped column or vice versa
+    return block.reshape(block.shape[:nout].numel(), block.shape[nout:].numel()), full[outside]
+
+
+def check_split(A, *, rtol=None):
+    """The ``_split(tile)`` hook, when the class defines it: for a tile on each of ``A``'s dim names (a slice
+    off both edges) it raises ``ShapeError`` or returns the dense block on the same dim names (a name on both
+    sides is cut on both, so it may only be accepted where ``A`` has no entry between a kept and a dropped
+    index); a tile naming only other dims gives ``A``'s matrix back; for a dim internal to a composite
+    (``_split_internal``) the parts of a two-tile partition add up to ``A``.
+
+    >>> import torch, lazylinops as ll
+    >>> ll.testing.check_split(ll.Diagonal(torch.arange(1.0, 7.0, dtype=torch.float64).reshape(2, 3), "CN"))
+    """
+    cls = type(A).__name__
+    hook = _hook(A, "_split")
+    rtol = default_rtol(A.dtype) if rtol is None else rtol
+    D = _dense(A)
+    sizes = {}
+    for names, size in ((A.oshape, A.osize), (A.ishape, A.isize)):
+        for n, s in zip(names, size):
+            sizes[n] = min(sizes.get(n, s), s)  # a name on both sides with two sizes: cut within both
+    ran = 0
+    for n, size in sizes.items():
+        tile = {n: _tile_slice(size)}
+        what = f"{cls}._split({tile})"
+        try:
+            T = hook(tile)
+        except ShapeError:
+            continue  # a clear refusal is always allowed
+        ran += 1
+        _check(isinstance(T, LinearOperator), f"{what} returned {type(T).__name__}, expected an operator")
+        _check(
+            T.ishape == A.ishape and T.oshape == A.oshape,
+            f"{what} has dims {T.oshape}←{T.ishape}, not A's {A.oshape}←{A.ishape}",
+        )
+        expected, outside = _block(A, D, tile)
+        assert_close(_dense(T, what), expected, rtol, what)
+        if outside.numel():
+            err = outside.abs().max().item()
+            _check(
+                err <= rtol * max(D.abs().max().item(), 1.0),
+                f"{what} was accepted, but {n!r} is on both sides and A is not block-diagonal in it (an entry "
+                f"{err:.3g} between a kept and a dropped index): _split must raise ShapeError",
+            )
+    if getattr(type(A), "_split_internal", False):
+        for n, size in named_sizes(A).items():
+            if n in sizes or size == AMBIGUOUS or size < 2:
+                continue
+            tiles = ({n: slice(0, size // 2)}, {n: slice(size // 2, size)})
+            try:
+                parts = [hook(t) for t in tiles]
+            except ShapeError:
+                continue
+            ran += 1
+            total = sum(_dense(P, f"{cls}._split({t})") for P, t in zip(parts, tiles))
+            assert_close(total, D, rtol, f"Σ {cls}._split over a partition of internal dim {n!r}")
+    try:  # names the operator does not have are ignored
+        T = hook({"__not_a_dim__": slice(0, 1)})
+    except ShapeError as e:
+        raise AssertionError(f"{cls}._split refused a tile naming no dim of it ('__not_a_dim__'): {e}") from e
+    assert_close(_dense(T, f"{cls}._split(other dim)"), D, rtol, f"{cls}._split of a dim it does not have")
+    if not ran:
+        raise CheckSkipped(f"{cls}._split refused a tile on every dim {sorted(sizes)}: only refusals were checked")
 
 
 def _pickled(A, consequence):
@@ -327,6 +511,9 @@ CHECKS = {
         check_adjoint,
         check_diagonal,
         check_inverse,
+        check_normal,
+        check_slogdet,
+        check_split,
         check_serialization,
         check_dtype_moves,
         check_gradcheck,
@@ -341,8 +528,9 @@ def check_operator(A, *, rtol=None, checks=None, generator=None):
     """Run the operator contract on ``A``: every check in ``CHECKS`` (or the names in ``checks``).
 
     Raises ``AssertionError`` on the first failure; a check that cannot run on ``A`` (``CheckSkipped``:
-    an operator that cannot be pickled, gradcheck in single precision) is skipped with a ``UserWarning``
-    saying why. ``generator`` is accepted for compatibility; the checks use fixed seeds.
+    an operator that cannot be pickled, an inverse hook on a singular operator) is skipped with a
+    ``UserWarning`` saying why; one with nothing to check (``CheckNotApplicable``: a hook the class
+    does not define) is passed over silently. ``generator`` is accepted for compatibility; the checks use fixed seeds.
 
     >>> import torch, lazylinops as ll
     >>> ll.testing.check_operator(ll.Diagonal(torch.arange(1.0, 4.0, dtype=torch.float64)))
@@ -355,6 +543,8 @@ def check_operator(A, *, rtol=None, checks=None, generator=None):
     for name in names:
         try:
             CHECKS[name](A, rtol=rtol)
+        except CheckNotApplicable:
+            pass  # nothing to check (a hook the class does not define …): not worth a warning
         except CheckSkipped as e:
             warnings.warn(f"check_operator: skipped {name!r}: {e}", UserWarning, stacklevel=2)
     return True

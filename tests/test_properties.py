@@ -12,8 +12,10 @@ from registry import REGISTRY
 
 import lazylinops as ll
 from lazylinops.dtypes import complex_dtype, promote
+from lazylinops.testing import assert_close, default_rtol
 
 N = 4
+RTOL = 10  # × default_rtol: random expressions chain several roundings
 DTYPES = [torch.float32, torch.float64, torch.complex64, torch.complex128]
 
 
@@ -137,7 +139,7 @@ def test_registry_expressions_match_dense(idx, dtype, steps, seed):
                 DB = D + 1.5 * torch.eye(N, dtype=D.dtype) if M == N and A.osize == A.isize else D - D
             else:
                 DB = D @ D.mH
-            _check(B, DB, single=A.dtype in (torch.float32, torch.complex64))
+            assert_close(B.to_dense(), DB, RTOL * default_rtol(DB.dtype))
             A, D = B, B.to_dense()
 
 
@@ -157,31 +159,19 @@ def _expr(children):
 expr = st.recursive(leaf, _expr, max_leaves=5)
 
 
-def _tol(dtype):
-    return 1e-3 if dtype in (torch.float32, torch.complex64) else 1e-9
-
-
-def _check(A, D, single=False):
-    """``A`` equals ``D``; ``single``: some input was single precision, so ``D`` carries its rounding."""
-    assert A.dtype == D.dtype and A.shape == D.shape
-    ref = A.to_dense()
-    scale = max(D.abs().max().item(), 1.0)
-    assert (ref - D).abs().max().item() <= _tol(torch.float32 if single else D.dtype) * scale
-
-
 @settings(max_examples=300, deadline=None, derandomize=True)  # deterministic in CI
 @given(expr, expr)
 def test_random_expressions_match_dense(A, B):
     DA, DB = A.to_dense(), B.to_dense()
     dtype = promote(DA.dtype, DB.dtype)
     single = any(d in (torch.float32, torch.complex64) for d in (DA.dtype, DB.dtype))
-    _check(A @ B, DA.to(dtype) @ DB.to(dtype), single)
-    _check(A + B, DA.to(dtype) + DB.to(dtype), single)
-    _check(A.N, DA.mH @ DA)
-    _check(A.H, DA.mH)
+    rtol = RTOL * default_rtol(torch.float32 if single else dtype)  # a single-precision input carries its rounding
+    assert_close((A @ B).to_dense(), DA.to(dtype) @ DB.to(dtype), rtol)
+    assert_close((A + B).to_dense(), DA.to(dtype) + DB.to(dtype), rtol)
+    assert_close(A.N.to_dense(), DA.mH @ DA, RTOL * default_rtol(DA.dtype))
+    assert_close(A.H.to_dense(), DA.mH, RTOL * default_rtol(DA.dtype))
     x = torch.randn(N, dtype=complex_dtype(dtype) if dtype.is_complex else dtype)
     y = A @ x
     assert y.dtype == promote(DA.dtype, x.dtype)
-    err = (y - DA.to(y.dtype) @ x.to(y.dtype)).abs().max().item()
-    assert err <= _tol(DA.dtype) * max(1.0, y.abs().max().item())  # DA carries A's own rounding
+    assert_close(y, DA.to(y.dtype) @ x.to(y.dtype), RTOL * default_rtol(DA.dtype))  # DA carries A's own rounding
     assert A.H.H is A

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import lazylinops as ll
+from lazylinops.testing import assert_close
 
 C128 = torch.complex128
 F64 = torch.float64
@@ -17,11 +18,6 @@ F64 = torch.float64
 
 def T(rows):
     return torch.tensor(rows, dtype=F64)
-
-
-def close(a, b, tol=1e-12):
-    assert a.shape == b.shape, (a.shape, b.shape)
-    assert (a - b).abs().max().item() <= tol, (a - b).abs().max().item()
 
 
 # --------------------------------------------------------------------------------------
@@ -113,30 +109,30 @@ SECOND[("backward", True)] = SECOND[("backward", False)]
 @pytest.mark.parametrize("kind,order,edge", list(FIRST))
 def test_first_derivative_matches_pylops(kind, order, edge):
     D = ll.FirstDerivative((6,), kind=kind, edge=edge, order=order, sampling=0.5, dtype=F64)
-    close(D.to_dense(), FIRST[(kind, order, edge)] / 0.5)
-    close(D.H.to_dense(), FIRST[(kind, order, edge)].T / 0.5)
+    assert_close(D.to_dense(), FIRST[(kind, order, edge)] / 0.5, 1e-12)
+    assert_close(D.H.to_dense(), FIRST[(kind, order, edge)].T / 0.5, 1e-12)
 
 
 @pytest.mark.parametrize("kind,edge", list(SECOND))
 def test_second_derivative_matches_pylops(kind, edge):
     D = ll.SecondDerivative((5,), kind=kind, edge=edge, sampling=2.0, dtype=F64)
-    close(D.to_dense(), SECOND[(kind, edge)] / 4.0)
-    close(D.H.to_dense(), SECOND[(kind, edge)].T / 4.0)
+    assert_close(D.to_dense(), SECOND[(kind, edge)] / 4.0, 1e-12)
+    assert_close(D.H.to_dense(), SECOND[(kind, edge)].T / 4.0, 1e-12)
 
 
 def test_derivative_along_first_dim_and_batch():
     # PyLops FirstDerivative((6, 3), axis=0): kron(D, I_3)
     D = ll.FirstDerivative((6, 3), "HW", dim="H", edge=True, dtype=F64)
-    close(D.to_dense(), torch.kron(FIRST[("centered", 3, True)], torch.eye(3, dtype=F64)))
+    assert_close(D.to_dense(), torch.kron(FIRST[("centered", 3, True)], torch.eye(3, dtype=F64)), 1e-12)
     x = torch.randn(2, 4, 6, 3, dtype=C128)
     y = D(x)
     assert y.shape == x.shape and y.dtype == C128
-    close(y.reshape(8, 18), x.reshape(8, 18) @ D.to_dense().T.to(C128))
+    assert_close(y.reshape(8, 18), x.reshape(8, 18) @ D.to_dense().T.to(C128), 1e-12)
 
 
 def test_dim_none_is_last_dim():
     D = ll.SecondDerivative((3, 5), "CN", dtype=F64)
-    close(D.to_dense(), torch.kron(torch.eye(3, dtype=F64), SECOND[("centered", False)]))
+    assert_close(D.to_dense(), torch.kron(torch.eye(3, dtype=F64), SECOND[("centered", False)]), 1e-12)
 
 
 @pytest.mark.parametrize("kind", ["centered", "forward", "backward"])
@@ -148,15 +144,15 @@ def test_laplacian_matches_pylops(kind):
     S = SECOND[(kind, True)]
     I5 = torch.eye(5, dtype=F64)
     expected = w[0] * torch.kron(S, I5) / s[0] ** 2 + w[1] * torch.kron(I5, S) / s[1] ** 2
-    close(L.to_dense(), expected)
+    assert_close(L.to_dense(), expected, 1e-12)
 
 
 def test_laplacian_default_all_dims_and_subset():
     L = ll.Laplacian((5, 5, 2), "HWC", dims="HW", dtype=F64)
     S, I5, I2 = SECOND[("centered", False)], torch.eye(5, dtype=F64), torch.eye(2, dtype=F64)
-    close(L.to_dense(), torch.kron(torch.kron(S, I5), I2) + torch.kron(torch.kron(I5, S), I2))
+    assert_close(L.to_dense(), torch.kron(torch.kron(S, I5), I2) + torch.kron(torch.kron(I5, S), I2), 1e-12)
     L_all = ll.Laplacian((5, 5), dtype=F64)
-    close(L_all.to_dense(), torch.kron(S, I5) + torch.kron(I5, S))
+    assert_close(L_all.to_dense(), torch.kron(S, I5) + torch.kron(I5, S), 1e-12)
 
 
 @pytest.mark.parametrize("kind,edge", [("centered", False), ("centered", True), ("forward", False), ("backward", True)])
@@ -165,7 +161,7 @@ def test_gradient_matches_pylops(kind, edge):
     G = ll.Gradient((6, 6), "HW", sampling=(1.0, 2.0), edge=edge, kind=kind, dtype=F64)
     assert G.oshape == ("G", "H", "W") and G.osize == (2, 6, 6)
     D, I6 = FIRST[(kind, 3, edge)], torch.eye(6, dtype=F64)
-    close(G.to_dense(), torch.cat([torch.kron(D, I6), torch.kron(I6, D) / 2.0]))
+    assert_close(G.to_dense(), torch.cat([torch.kron(D, I6), torch.kron(I6, D) / 2.0]), 1e-12)
 
 
 def test_derivative_errors_and_split():
@@ -185,11 +181,11 @@ def test_derivative_errors_and_split():
     with pytest.raises(ll.ShapeError, match="'N'"):
         D._split({"N": slice(0, 3)})
     sub = D._split({"C": slice(1, 3)})
-    close(sub.to_dense(), D.to_dense()[6:18, 6:18])
+    assert_close(sub.to_dense(), D.to_dense()[6:18, 6:18], 1e-12)
     G = ll.Gradient((4, 5), "HW", dtype=F64)
-    close(G._split({"G": slice(1, 2)}).to_dense(), G.to_dense()[20:])
+    assert_close(G._split({"G": slice(1, 2)}).to_dense(), G.to_dense()[20:], 1e-12)
     L = ll.Laplacian((3, 5), "CN", dims="N", dtype=F64)
-    close(L._split({"C": slice(0, 1)}).to_dense(), L.to_dense()[:5, :5])
+    assert_close(L._split({"C": slice(0, 1)}).to_dense(), L.to_dense()[:5, :5], 1e-12)
 
 
 def test_derivative_dtype_promotion_and_conj():
@@ -221,9 +217,11 @@ def conv_matrix(h, size, offset):
 def test_convolve_literal_pylops_example():
     # pylops Convolve1D(5, h=[1, 2, 3], offset=1) is np.convolve(x, h, "same"):
     C = ll.Convolve(torch.tensor([1.0, 2.0, 3.0], dtype=F64), (5,), offset=1)
-    close(C.to_dense(), T([[2, 1, 0, 0, 0], [3, 2, 1, 0, 0], [0, 3, 2, 1, 0], [0, 0, 3, 2, 1], [0, 0, 0, 3, 2]]))
+    assert_close(
+        C.to_dense(), T([[2, 1, 0, 0, 0], [3, 2, 1, 0, 0], [0, 3, 2, 1, 0], [0, 0, 3, 2, 1], [0, 0, 0, 3, 2]]), 1e-12
+    )
     C0 = ll.Convolve(torch.tensor([1.0, 2.0, 3.0], dtype=F64), (4,), offset=0)  # causal
-    close(C0.to_dense(), T([[1, 0, 0, 0], [2, 1, 0, 0], [3, 2, 1, 0], [0, 3, 2, 1]]))
+    assert_close(C0.to_dense(), T([[1, 0, 0, 0], [2, 1, 0, 0], [3, 2, 1, 0], [0, 3, 2, 1]]), 1e-12)
 
 
 @pytest.mark.parametrize("method", ["direct", "fft", "auto"])
@@ -231,10 +229,10 @@ def test_convolve_literal_pylops_example():
 def test_convolve_1d_definition(method, nh, offset):
     h = torch.randn(nh, dtype=C128)
     C = ll.Convolve(h, (7,), offset=offset, method=method)
-    close(C.to_dense(), conv_matrix(h, (7,), (offset,)))
+    assert_close(C.to_dense(), conv_matrix(h, (7,), (offset,)), 1e-12)
     y = torch.randn(3, 7, dtype=C128)
-    close(C.H(y), y @ conv_matrix(h, (7,), (offset,)).conj())
-    close(C._apply_adjoint(y), y @ conv_matrix(h, (7,), (offset,)).conj())
+    assert_close(C.H(y), y @ conv_matrix(h, (7,), (offset,)).conj(), 1e-12)
+    assert_close(C._apply_adjoint(y), y @ conv_matrix(h, (7,), (offset,)).conj(), 1e-12)
     assert ll.testing.dottest(C)
 
 
@@ -243,17 +241,17 @@ def test_convolve_2d_on_leading_dims(method):
     h = torch.randn(2, 3, dtype=C128)
     C = ll.Convolve(h, (4, 5, 2), "HWC", dim="HW", offset=(1, 2), method=method)
     M = torch.kron(conv_matrix(h, (4, 5), (1, 2)), torch.eye(2, dtype=C128))
-    close(C.to_dense(), M)
-    close(C.H.to_dense(), M.mH)
+    assert_close(C.to_dense(), M, 1e-12)
+    assert_close(C.H.to_dense(), M.mH, 1e-12)
     x = torch.randn(3, 4, 5, 2, dtype=F64)
-    close(C(x).reshape(3, 40), x.reshape(3, 40).to(C128) @ M.T)
+    assert_close(C(x).reshape(3, 40), x.reshape(3, 40).to(C128) @ M.T, 1e-12)
 
 
 def test_convolve_long_kernel_uses_fft_and_real_path():
     h = torch.randn(80, dtype=F64)
     C = ll.Convolve(h, (9,), offset=40)
     assert "fft" in repr(C)
-    close(C.to_dense(), conv_matrix(h, (9,), (40,)))
+    assert_close(C.to_dense(), conv_matrix(h, (9,), (40,)), 1e-12)
     assert C(torch.randn(9, dtype=F64)).dtype == F64
 
 
@@ -262,8 +260,8 @@ def test_convolve_structural_adjoint_and_conj():
     C = ll.Convolve(h, (6,), offset=1)
     assert type(C.H) is ll.Convolve and C.H.offset == (2,)
     assert type(C.conj()) is ll.Convolve
-    close(C.conj().to_dense(), C.to_dense().conj())
-    close(C.T.to_dense(), C.to_dense().T)
+    assert_close(C.conj().to_dense(), C.to_dense().conj(), 1e-12)
+    assert_close(C.T.to_dense(), C.to_dense().T, 1e-12)
 
 
 def test_convolve_kernel_gradient():
@@ -274,7 +272,7 @@ def test_convolve_kernel_gradient():
     C(x).pow(2).sum().backward()
     h2 = h.detach().clone().requires_grad_()
     (conv_matrix(h2, (6,), (1,)) @ x).pow(2).sum().backward()
-    close(h.grad, h2.grad)
+    assert_close(h.grad, h2.grad, 1e-12)
 
 
 def test_convolve_errors_and_split():
@@ -287,7 +285,7 @@ def test_convolve_errors_and_split():
     C = ll.Convolve(torch.randn(3, dtype=F64), (3, 5), "CN", dim="N")
     with pytest.raises(ll.ShapeError, match="'N'"):
         C._split({"N": slice(0, 2)})
-    close(C._split({"C": slice(1, 2)}).to_dense(), C.to_dense()[5:10, 5:10])
+    assert_close(C._split({"C": slice(1, 2)}).to_dense(), C.to_dense()[5:10, 5:10], 1e-12)
 
 
 # --------------------------------------------------------------------------------------
@@ -307,14 +305,14 @@ def test_fromfunction_autograd_adjoint_real_and_complex():
     for M in (W, Wc):
         A = ll.FromFunction(lambda x, M=M: x @ M.T, (3,), (4,), dtype=M.dtype)
         y = torch.randn(2, 4, dtype=M.dtype)
-        close(A.H(y), y @ M.conj())  # vjp at 0 is Aᴴ y (conjugate-Wirtinger convention)
+        assert_close(A.H(y), y @ M.conj(), 1e-12)  # vjp at 0 is Aᴴ y (conjugate-Wirtinger convention)
         assert ll.testing.dottest(A)
-        close(A.to_dense(), M)
-        close(A.H.to_dense(), M.mH)
+        assert_close(A.to_dense(), M, 1e-12)
+        assert_close(A.H.to_dense(), M.mH, 1e-12)
     # a real operator applied to complex data: the adjoint is Aᵀ (= Aᴴ) applied to complex y
     A = ll.FromFunction(lambda x: x @ W.T, (3,), (4,), dtype=F64)
     yc = torch.randn(4, dtype=C128)
-    close(A.H(yc), yc @ W.to(C128))
+    assert_close(A.H(yc), yc @ W.to(C128), 1e-12)
 
 
 def test_fromfunction_adjoint_under_no_grad_and_differentiable():
@@ -333,13 +331,14 @@ def test_fromfunction_serialization():
     buf = io.BytesIO()
     torch.save(A, buf)
     buf.seek(0)
-    close(torch.load(buf).to_dense(), A.to_dense())  # weights_only=True: scale_shift is a registered safe global
+    # weights_only=True: scale_shift is a registered safe global
+    assert_close(torch.load(buf).to_dense(), A.to_dense(), 1e-12)
     L = ll.FromFunction(lambda x: 3 * x, (2,), (2,))
     with pytest.raises(pickle.PicklingError, match="module-level"):
         pickle.dumps(L)
     with pytest.raises(pickle.PicklingError, match="lambda"):
         torch.save(L, io.BytesIO())
-    close(copy.deepcopy(L).to_dense(), L.to_dense())
+    assert_close(copy.deepcopy(L).to_dense(), L.to_dense(), 1e-12)
 
 
 def test_fromfunction_shape_errors():
@@ -373,9 +372,9 @@ def test_todevice_cpu_cpu_is_identity():
     Tc = ll.ToDevice("cpu", "cpu", (3,), dtype=F64)
     x = torch.randn(3, dtype=F64)
     y = Tc(x)
-    close(y, x)
+    assert_close(y, x, 1e-12)
     assert y is not x  # operators never return the caller's tensor
-    close(Tc.to_dense(), torch.eye(3, dtype=F64))
+    assert_close(Tc.to_dense(), torch.eye(3, dtype=F64), 1e-12)
     assert Tc._inverse() is Tc.H
 
 
@@ -385,4 +384,4 @@ def test_todevice_cuda_roundtrip():
     x = torch.randn(1000)
     y = Tg(x)
     assert y.device.type == "cuda"
-    close(Tg.H(y), x, 0)
+    assert_close(Tg.H(y), x, 0)

@@ -6,13 +6,9 @@ import torch
 from registry import randn
 
 import lazylinops as ll
+from lazylinops.testing import assert_close
 
 C128 = torch.complex128
-
-
-def close(a, b, tol=1e-10):
-    assert a.shape == b.shape and a.dtype == b.dtype, (a.shape, b.shape, a.dtype, b.dtype)
-    assert (a - b).abs().max().item() <= tol * max(b.abs().max().item(), 1.0)
 
 
 class Strict(ll.LinearOperator):
@@ -43,20 +39,20 @@ def test_kron_apply_is_factorwise_never_dense():
     dense = torch.kron(A, B)
     X = randn(8, 7, dtype=C128, seed=3)
     Strict.calls = 0
-    close(K @ X, dense @ X)
+    assert_close(K @ X, dense @ X, 1e-10)
     assert Strict.calls == 2  # one batched apply per factor, whatever the batch
     Y = randn(15, 2, dtype=C128, seed=4)
     Strict.calls = 0
-    close(K.H @ Y, dense.mH @ Y)
+    assert_close(K.H @ Y, dense.mH @ Y, 1e-10)
     assert Strict.calls == 2
-    close(K(randn(6, 4, 2, dtype=C128, seed=5)).reshape(6, 15), randn(6, 8, dtype=C128, seed=5) @ dense.T)
+    assert_close(K(randn(6, 4, 2, dtype=C128, seed=5)).reshape(6, 15), randn(6, 8, dtype=C128, seed=5) @ dense.T, 1e-10)
 
 
 def test_kron_names_clash_suffix_and_first_factor_slowest():
     A, B = ll.Dense(randn(2, 3, dtype=C128, seed=6)), ll.Dense(randn(4, 2, dtype=C128, seed=7))
     K = ll.Kronecker(A, B)
     assert K.ishape == ("i0", "i0_1") and K.oshape == ("o0", "o0_1")
-    close(K.to_dense(), torch.kron(A.to_dense(), B.to_dense()))
+    assert_close(K.to_dense(), torch.kron(A.to_dense(), B.to_dense()), 1e-10)
 
 
 def test_kron_structure_H_N_inverse_diagonal():
@@ -65,13 +61,13 @@ def test_kron_structure_H_N_inverse_diagonal():
     K = ll.Kronecker(A, B)
     D = torch.kron(A.to_dense(), B.to_dense())
     assert type(K.H) is ll.Kronecker and type(K.N) is ll.Kronecker
-    close(K.N.to_dense(), D.mH @ D)
+    assert_close(K.N.to_dense(), D.mH @ D, 1e-10)
     K2 = ll.Kronecker(ll.Diagonal(randn(3, dtype=C128, seed=10) + 3), B)
     inv = K2._inverse()
     assert type(inv) is ll.Kronecker
-    close(inv.to_dense(), torch.linalg.inv(K2.to_dense()))
-    close(K.diagonal(), D.diagonal())
-    close(torch.trace(K), torch.trace(D))
+    assert_close(inv.to_dense(), torch.linalg.inv(K2.to_dense()), 1e-10)
+    assert_close(K.diagonal(), D.diagonal(), 1e-10)
+    assert_close(torch.trace(K), torch.trace(D), 1e-10)
 
 
 def test_kron_times_kron_folds():
@@ -79,7 +75,7 @@ def test_kron_times_kron_folds():
     C, E = ll.Dense(randn(2, 5, dtype=C128, seed=13)), ll.Dense(randn(4, 3, dtype=C128, seed=14))
     P = ll.Kronecker(A, B) @ ll.Kronecker(C.rename(oshape=A.ishape), E.rename(oshape=B.ishape))
     assert type(P) is ll.Kronecker and len(P.ops) == 2  # (A ⊗ B)(C ⊗ E) = AC ⊗ BE
-    close(P.to_dense(), torch.kron(A.to_dense(), B.to_dense()) @ torch.kron(C.to_dense(), E.to_dense()))
+    assert_close(P.to_dense(), torch.kron(A.to_dense(), B.to_dense()) @ torch.kron(C.to_dense(), E.to_dense()), 1e-10)
 
 
 # ------------------------------------------------------------------ Permutation
@@ -87,14 +83,14 @@ def test_permutation_semantics_and_folding():
     p, q = torch.tensor([2, 0, 3, 1]), torch.tensor([3, 1, 0, 2])
     P, Q = ll.Permutation(p, dtype=torch.float64), ll.Permutation(q, dtype=torch.float64)
     x = randn(4, dtype=torch.float64, seed=15)
-    close(P @ x, x.index_select(-1, p))
+    assert_close(P @ x, x.index_select(-1, p), 1e-10)
     assert P.to_dense()[0, 2] == 1
     PQ = P @ Q
     assert type(PQ) is ll.Permutation  # P₁ P₂ = one permutation
-    close(PQ.to_dense(), P.to_dense() @ Q.to_dense())
+    assert_close(PQ.to_dense(), P.to_dense() @ Q.to_dense(), 1e-10)
     assert type(P.H @ P) is ll.Identity and type(P.N) is ll.Identity
-    close(P._inverse().to_dense(), torch.linalg.inv(P.to_dense()))
-    close(torch.trace(PQ), torch.trace(PQ.to_dense()))
+    assert_close(P._inverse().to_dense(), torch.linalg.inv(P.to_dense()), 1e-10)
+    assert_close(torch.trace(PQ), torch.trace(PQ.to_dense()), 1e-10)
     with pytest.raises(ValueError, match="exactly once"):
         ll.Permutation(torch.tensor([0, 0, 1]))
 
@@ -102,7 +98,7 @@ def test_permutation_semantics_and_folding():
 def test_permutation_along_named_dim():
     P = ll.Permutation(torch.tensor([1, 2, 0]), "CN", dim="C", size=(3, 2), dtype=C128)
     x = randn(3, 2, dtype=C128, seed=16)
-    close(P(x), x.index_select(0, torch.tensor([1, 2, 0])))
+    assert_close(P(x), x.index_select(0, torch.tensor([1, 2, 0])), 1e-10)
 
 
 # ------------------------------------------------------------------ Woodbury and logdet
@@ -118,10 +114,10 @@ def test_woodbury_inverse_matches_dense(dt):
     A = _dlr(dtype, 20)
     W = A._inverse()
     assert type(W) is ll.Woodbury
-    close(W.to_dense(), torch.linalg.inv(A.to_dense()))
-    close(W.H.to_dense(), torch.linalg.inv(A.to_dense()).mH)
+    assert_close(W.to_dense(), torch.linalg.inv(A.to_dense()), 1e-10)
+    assert_close(W.H.to_dense(), torch.linalg.inv(A.to_dense()).mH, 1e-10)
     b = randn(8, 2, dtype=dtype, seed=24)
-    close(W @ b, torch.linalg.solve(A.to_dense(), b))  # apply: never densified (mode "error")
+    assert_close(W @ b, torch.linalg.solve(A.to_dense(), b), 1e-10)  # apply: never densified (mode "error")
 
 
 def test_woodbury_variants_scalar_identity_and_two_lowranks():
@@ -133,7 +129,7 @@ def test_woodbury_variants_scalar_identity_and_two_lowranks():
     ):
         W = A._inverse()
         assert type(W) is ll.Woodbury, type(A.ops[0])
-        close(W.to_dense(), torch.linalg.inv(A.to_dense()))
+        assert_close(W.to_dense(), torch.linalg.inv(A.to_dense()), 1e-10)
 
 
 def test_woodbury_solve_never_densifies():
@@ -141,7 +137,7 @@ def test_woodbury_solve_never_densifies():
         pytest.skip("ll.solve is written concurrently")
     A = _dlr(torch.float64, 30)
     b = randn(8, dtype=torch.float64, seed=31)
-    close(torch.linalg.solve(A, b), torch.linalg.solve(A.to_dense(), b))
+    assert_close(torch.linalg.solve(A, b), torch.linalg.solve(A.to_dense(), b), 1e-10)
 
 
 def test_woodbury_gradients_flow_to_weights():
@@ -152,8 +148,8 @@ def test_woodbury_gradients_flow_to_weights():
     (W @ b).sum().backward()
     d2, U2 = d.detach().clone().requires_grad_(), U.detach().clone().requires_grad_()
     torch.linalg.solve(torch.diag(d2) + U2 @ U2.T, b).sum().backward()
-    close(d.grad, d2.grad, 1e-8)
-    close(U.grad, U2.grad, 1e-8)
+    assert_close(d.grad, d2.grad, 1e-8)
+    assert_close(U.grad, U2.grad, 1e-8)
 
 
 @pytest.mark.parametrize("dt", [torch.float64, C128])
@@ -162,13 +158,13 @@ def test_logdet_matches_slogdet(dt):
     A = _dlr(dtype, 35)
     sign, logabs = torch.linalg.slogdet(A.to_dense())
     s2, l2 = ll.slogdet(A)
-    close(s2, sign)
-    close(l2, logabs)
-    close(ll.logdet(A), torch.logdet(A.to_dense()))
-    close(torch.logdet(A), torch.logdet(A.to_dense()))  # structured torch function
+    assert_close(s2, sign, 1e-10)
+    assert_close(l2, logabs, 1e-10)
+    assert_close(ll.logdet(A), torch.logdet(A.to_dense()), 1e-10)
+    assert_close(torch.logdet(A), torch.logdet(A.to_dense()), 1e-10)  # structured torch function
     s3, l3 = torch.linalg.slogdet(A)
-    close(l3, logabs)
-    close(torch.det(A), torch.linalg.det(A.to_dense()))
+    assert_close(l3, logabs, 1e-10)
+    assert_close(torch.det(A), torch.linalg.det(A.to_dense()), 1e-10)
     for B in (
         ll.Diagonal(randn(4, dtype=dtype, seed=36) + 3),
         ll.Scalar(2.5, (3,), dtype=dtype),
@@ -178,8 +174,8 @@ def test_logdet_matches_slogdet(dt):
     ):
         s, l = torch.linalg.slogdet(B.to_dense())
         s2, l2 = ll.slogdet(B)
-        close(s2, s)
-        close(l2, l)
+        assert_close(s2, s, 1e-10)
+        assert_close(l2, l, 1e-10)
 
 
 def test_logdet_negative_and_unsupported():
@@ -196,25 +192,25 @@ def test_torch_cat_kron_block_diag_equal_dense():
     C = ll.Dense(randn(2, 3, dtype=C128, seed=42))
     rows = torch.cat([A, B])
     assert type(rows) is ll.Concat and rows.dtype == C128 and rows.oshape == A.oshape
-    close(rows.to_dense(), torch.cat([A.to_dense(), B.to_dense().to(C128)]))
+    assert_close(rows.to_dense(), torch.cat([A.to_dense(), B.to_dense().to(C128)]), 1e-10)
     cols = torch.cat([A, C], dim=1)
-    close(cols.to_dense(), torch.cat([A.to_dense(), C.to_dense()], dim=1))
+    assert_close(cols.to_dense(), torch.cat([A.to_dense(), C.to_dense()], dim=1), 1e-10)
     K = torch.kron(A, C)
     assert type(K) is ll.Kronecker
-    close(K.to_dense(), torch.kron(A.to_dense(), C.to_dense()))
+    assert_close(K.to_dense(), torch.kron(A.to_dense(), C.to_dense()), 1e-10)
     BD = torch.block_diag(A, B, C)
     assert type(BD) is ll.Concat
-    close(BD.to_dense(), torch.block_diag(A.to_dense(), B.to_dense().to(C128), C.to_dense()))
+    assert_close(BD.to_dense(), torch.block_diag(A.to_dense(), B.to_dense().to(C128), C.to_dense()), 1e-10)
 
 
 def test_block_diagonal_concat_inverse_normal_diagonal():
     D1, D2 = ll.Diagonal(randn(2, dtype=C128, seed=44) + 3), ll.Diagonal(randn(3, dtype=C128, seed=45) + 3)
     BD = torch.block_diag(D1, D2)
     dense = BD.to_dense()
-    close(BD._inverse().to_dense(), torch.linalg.inv(dense))
+    assert_close(BD._inverse().to_dense(), torch.linalg.inv(dense), 1e-10)
     assert type(BD.N) is ll.Concat
-    close(BD.N.to_dense(), dense.mH @ dense)
-    close(BD.diagonal(), dense.diagonal())
+    assert_close(BD.N.to_dense(), dense.mH @ dense, 1e-10)
+    assert_close(BD.diagonal(), dense.diagonal(), 1e-10)
 
 
 @pytest.mark.parametrize(
@@ -233,7 +229,7 @@ def test_slicing_is_lazy_and_equals_dense(key):
     for op in (A, K, ll.FFT((2, 3), "HW") @ ll.Diagonal(randn(2, 3, dtype=C128, seed=49), "HW")):
         sub = op[key]
         assert isinstance(sub, ll.LinearOperator)
-        close(sub.to_dense(), op.to_dense()[key])
+        assert_close(sub.to_dense(), op.to_dense()[key], 1e-10)
 
 
 def test_slicing_whole_rows_uses_split_and_other_indexing_densifies():
@@ -242,7 +238,7 @@ def test_slicing_whole_rows_uses_split_and_other_indexing_densifies():
     with pytest.raises(ll.DensifyError):
         K[0]
     with ll.set_densify("allow"):
-        close(K[1], K.to_dense()[1])
+        assert_close(K[1], K.to_dense()[1], 1e-10)
 
 
 def test_diagonal_and_trace_structured():
@@ -251,8 +247,8 @@ def test_diagonal_and_trace_structured():
         ll.Permutation(torch.tensor([0, 2, 1, 3]), dtype=C128),
         ll.Kronecker(ll.LowRank(randn(2, 1, dtype=C128, seed=54)), ll.Permutation(torch.tensor([1, 0]), dtype=C128)),
     ):
-        close(A.diagonal(), A.to_dense().diagonal())
-        close(torch.trace(A), torch.trace(A.to_dense()))
+        assert_close(A.diagonal(), A.to_dense().diagonal(), 1e-10)
+        assert_close(torch.trace(A), torch.trace(A.to_dense()), 1e-10)
 
 
 # ------------------------------------------------------------------ rules and errors
@@ -266,7 +262,7 @@ def test_lowrank_rules():
         (L @ L.H, L.to_dense() @ L.to_dense().mH),
     ):
         assert type(op) is ll.LowRank
-        close(op.to_dense(), ref)
+        assert_close(op.to_dense(), ref, 1e-10)
     assert type(L.N) is ll.LowRank
 
 
@@ -275,7 +271,7 @@ def test_pad_crop_pair_and_windows():
     assert type(P.H) is ll.Crop and type(P.H @ P) is ll.Identity  # Crop(w) Pad(w) = I
     assert type(P.N) is ll.Identity and type(P.H.N) is ll.Mask
     x = randn(3, 4, dtype=C128, seed=58)
-    close(P(x), torch.nn.functional.pad(x, (1, 2)))
+    assert_close(P(x), torch.nn.functional.pad(x, (1, 2)), 1e-10)
     PP = ll.Pad((3, 7), 1, "HW", dtype=C128) @ P
     assert type(PP) is ll.Pad and PP.osize == (5, 9)
 
@@ -294,13 +290,15 @@ def test_concat_sample_mask_errors_name_shapes():
 
 def test_sample_adjoint_scatter_adds_and_normal_counts():
     S = ll.Sample(torch.tensor([1, 1, 3]), (4,), "N", dtype=torch.float64)
-    close(S.H @ torch.ones(3, dtype=torch.float64), torch.tensor([0.0, 2.0, 0.0, 1.0], dtype=torch.float64))
+    assert_close(
+        S.H @ torch.ones(3, dtype=torch.float64), torch.tensor([0.0, 2.0, 0.0, 1.0], dtype=torch.float64), 1e-10
+    )
     assert type(S.N) is ll.Diagonal
 
 
 def test_sparse_csr_and_split():
     W = randn(5, 4, dtype=C128, seed=59) * (randn(5, 4, dtype=torch.float64, seed=60).abs() > 0.5)
     S = ll.Sparse(W.to_sparse(), "N", "M")
-    close(S.to_dense(), W)
-    close(S._split({"M": slice(1, 3)}).to_dense(), W[1:3])
-    close(S.H @ randn(5, dtype=C128, seed=61), W.mH @ randn(5, dtype=C128, seed=61))
+    assert_close(S.to_dense(), W, 1e-10)
+    assert_close(S._split({"M": slice(1, 3)}).to_dense(), W[1:3], 1e-10)
+    assert_close(S.H @ randn(5, dtype=C128, seed=61), W.mH @ randn(5, dtype=C128, seed=61), 1e-10)

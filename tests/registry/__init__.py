@@ -42,15 +42,6 @@ def randn(*size, dtype, seed=0):
     return torch.randn(*size, generator=gen(seed), dtype=dtype)
 
 
-def assert_close(actual, expected, rtol, what=""):
-    """Same shape and dtype, and ``max|actual − expected| ≤ rtol · max(max|expected|, 1)``."""
-    assert actual.shape == expected.shape, f"{what}: shape {tuple(actual.shape)} != {tuple(expected.shape)}"
-    assert actual.dtype == expected.dtype, f"{what}: dtype {actual.dtype} != {expected.dtype}"
-    scale = max(expected.abs().max().item() if expected.numel() else 0.0, 1.0)
-    err = (actual - expected).abs().max().item() if expected.numel() else 0.0
-    assert err <= rtol * scale, f"{what}: max error {err:.3g} (scale {scale:.3g})"
-
-
 def _collect():
     entries = []
     for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
