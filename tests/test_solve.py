@@ -1,20 +1,18 @@
 """ll.solve / ll.inv / ll.lstsq and their torch.linalg entry points against dense torch.linalg."""
 
 import pytest
-import registry
 import torch
 from registry import randn
 
 import lazylinops as ll
+import lazylinops.testing
+from lazylinops.testing import assert_close
 
 
 def tol(dtype, entry=None):
+    """The rtol for a solve in ``dtype`` on a registry entry (scaled by the entry's conditioning)."""
     base = 2e-3 if dtype in (torch.float32, torch.complex64) else 1e-8
     return base * (entry.rtol if entry is not None else 1.0)
-
-
-def close(actual, expected, dtype, entry=None, what=""):
-    registry.assert_close(actual, expected, tol(dtype, entry), what)
 
 
 def test_solve_matches_dense(op, entry, dtype):
@@ -26,9 +24,9 @@ def test_solve_matches_dense(op, entry, dtype):
     for b in (randn(n, dtype=dtype, seed=51), randn(2, n, 3, dtype=dtype, seed=52)):
         out = torch.promote_types(A.dtype, dtype)
         expected = torch.linalg.solve(D.to(out), b.to(out))
-        close(torch.linalg.solve(A, b), expected, dtype, entry, f"torch.linalg.solve {tuple(b.shape)}")
-        close(torch.linalg.inv(A) @ b, expected, dtype, entry, f"inv(A) @ b {tuple(b.shape)}")
-    close(torch.inverse(A) @ b, expected, dtype, entry, "torch.inverse(A) @ b")
+        assert_close(torch.linalg.solve(A, b), expected, tol(dtype, entry), f"torch.linalg.solve {tuple(b.shape)}")
+        assert_close(torch.linalg.inv(A) @ b, expected, tol(dtype, entry), f"inv(A) @ b {tuple(b.shape)}")
+    assert_close(torch.inverse(A) @ b, expected, tol(dtype, entry), "torch.inverse(A) @ b")
 
 
 def test_inverse_adjoint_and_named(op, entry, dtype):
@@ -40,9 +38,11 @@ def test_inverse_adjoint_and_named(op, entry, dtype):
     y = randn(*A.isize, dtype=dtype, seed=53)
     out = torch.promote_types(A.dtype, dtype)
     expected = torch.linalg.solve(D.mH.to(out), y.reshape(-1).to(out))
-    close(Ainv.H(y).reshape(-1), expected, dtype, entry, "inv(A).H(y)")
+    assert_close(Ainv.H(y).reshape(-1), expected, tol(dtype, entry), "inv(A).H(y)")
     z = randn(*A.osize, dtype=dtype, seed=54)
-    close(Ainv(z).reshape(-1), torch.linalg.solve(D.to(out), z.reshape(-1).to(out)), dtype, entry, "inv(A)(z)")
+    assert_close(
+        Ainv(z).reshape(-1), torch.linalg.solve(D.to(out), z.reshape(-1).to(out)), tol(dtype, entry), "inv(A)(z)"
+    )
     assert Ainv.ishape == A.oshape and Ainv.oshape == A.ishape
 
 
@@ -56,10 +56,11 @@ def test_lstsq_tall(op, entry, dtype):
     expected = torch.linalg.lstsq(D.to(out), b.to(out)).solution
     res = torch.linalg.lstsq(A, b)
     assert type(res).__name__ == "linalg_lstsq"
-    close(res.solution, expected, dtype, entry, "lstsq")
-    close(res.residuals, ((b.to(out) - D.to(out) @ expected).abs() ** 2).sum(0), dtype, entry, "residuals")
+    assert_close(res.solution, expected, tol(dtype, entry), "lstsq")
+    want = ((b.to(out) - D.to(out) @ expected).abs() ** 2).sum(0)
+    assert_close(res.residuals, want, tol(dtype, entry), "residuals")
     x = ll.lstsq(A, b[:, 0], method="cgls")
-    close(x, expected[:, 0], dtype, entry, "cgls vector")
+    assert_close(x, expected[:, 0], tol(dtype, entry), "cgls vector")
 
 
 def test_structural_solves_count_no_matvecs(dtype):
@@ -208,10 +209,10 @@ def test_inverse_composes_and_serializes():
 def test_spectral_norm():
     W = randn(7, 5, dtype=torch.complex128, seed=24)
     A = ll.Dense(W)
-    assert torch.allclose(torch.linalg.matrix_norm(A, ord=2), torch.linalg.matrix_norm(W, ord=2))
-    assert torch.allclose(torch.linalg.norm(A, 2), torch.linalg.norm(W, 2))
-    assert torch.allclose(torch.linalg.matrix_norm(A, ord=-2), torch.linalg.matrix_norm(W, ord=-2))
-    assert torch.allclose(torch.linalg.matrix_norm(A.H, ord=2), torch.linalg.matrix_norm(W, ord=2))
+    assert_close(torch.linalg.matrix_norm(A, ord=2), torch.linalg.matrix_norm(W, ord=2), 1e-5, "σ_max")
+    assert_close(torch.linalg.norm(A, 2), torch.linalg.norm(W, 2), 1e-5, "norm 2")
+    assert_close(torch.linalg.matrix_norm(A, ord=-2), torch.linalg.matrix_norm(W, ord=-2), 1e-5, "σ_min")
+    assert_close(torch.linalg.matrix_norm(A.H, ord=2), torch.linalg.matrix_norm(W, ord=2), 1e-5, "σ_max of A.H")
 
 
 def test_jacobi_preconditioned_cg():
@@ -227,3 +228,22 @@ def test_jacobi_preconditioned_cg():
     assert i2.iterations < i1.iterations
     x3, i3 = ll.solve(A, b, method="minres", M="jacobi", return_info=True)
     assert torch.allclose(x3, expected, rtol=1e-7)
+
+
+def test_out_is_refused_before_any_linalg_rule():
+    # torch_function refuses out= (operators are immutable) before the rule runs; out=None is torch's default
+    A = ll.Dense(torch.eye(3, dtype=torch.float64) * 2)
+    b = torch.ones(3, dtype=torch.float64)
+    assert_close(torch.linalg.solve(A, b, out=None), b / 2, what="solve out=None")
+    assert type(torch.linalg.inv(A, out=None)) is ll.Inverse
+    assert_close(torch.linalg.matrix_norm(A, 2, out=None), torch.tensor(2.0, dtype=torch.float64), 1e-8, "σ_max")
+    assert_close(torch.linalg.norm(A, 2, out=None), torch.tensor(2.0, dtype=torch.float64), 1e-8, "norm 2")
+    for call in (
+        lambda t: torch.linalg.solve(A, b, out=t),
+        lambda t: torch.linalg.inv(A, out=t),
+        lambda t: torch.linalg.matrix_norm(A, 2, out=t),
+        lambda t: torch.linalg.norm(A, 2, out=t),
+        lambda t: torch.linalg.matrix_norm(A, "fro", out=t),
+    ):
+        with pytest.raises(ll.ImmutableError, match="out= is not supported"):
+            call(torch.empty(3, dtype=torch.float64))

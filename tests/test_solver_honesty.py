@@ -5,11 +5,13 @@ import pytest
 import torch
 
 import lazylinops as ll
+from lazylinops.solvers.methods import LSTSQ, METHODS, SOLVE, names
 
 F64 = torch.float64
 EPS = torch.finfo(F64).eps
-SOLVE_METHODS = ("auto", "cg", "minres", "gmres", "bicgstab", "cgls", "lsqr", "dense")
-KRYLOV = ("cg", "minres", "gmres", "bicgstab", "cgls", "lsqr")
+SOLVE_METHODS = names(SOLVE)  # every row of the solver table enters the honesty table
+LSTSQ_METHODS = names(LSTSQ)
+KRYLOV = tuple(n for n, row in METHODS.items() if row.kernel is not None and not row.direct)
 N = 30
 
 
@@ -34,7 +36,8 @@ def _matrix(kind, cond, seed=0):
 
 def _operator(method, cond):
     """The operator each method needs (tags asserted where they are true), and its dense matrix."""
-    kind = {"cg": "spd", "minres": "herm"}.get(method, "general")
+    needs = METHODS[method].needs
+    kind = "spd" if "psd" in needs or "pd" in needs else "herm" if "hermitian" in needs else "general"
     W = _matrix(kind, cond)
     A = ll.Dense(W)
     if kind == "spd":
@@ -263,7 +266,7 @@ def test_nonfinite_inputs_name_the_input(method, where, value):
     A, b, x0 = _inputs(where, value)
     with pytest.raises(ValueError, match=f"{where if where != 'weights' else 'weights'} hold(s)? NaN or Inf"):
         ll.solve(A, b, method=method, x0=x0)
-    if method in ("auto", "lsqr", "cgls", "dense"):
+    if method in LSTSQ_METHODS:
         with pytest.raises(ValueError, match="NaN or Inf"):
             ll.lstsq(A, b, method=method, x0=x0)
 
@@ -295,7 +298,7 @@ RANK_DEFICIENT = {
 }
 
 
-@pytest.mark.parametrize("method", ["auto", "lsqr", "cgls", "dense"])
+@pytest.mark.parametrize("method", LSTSQ_METHODS)
 @pytest.mark.parametrize("name", RANK_DEFICIENT)
 def test_rank_deficient_lstsq_is_minimum_norm(name, method):
     W = RANK_DEFICIENT[name]()

@@ -11,8 +11,8 @@ import torch
 from ..core.base import LinearOperator
 from ..errors import ShapeError
 from .autograd import run_named
-from .engine import LSTSQ_METHODS, make_options
 from .inverse import inv
+from .methods import LSTSQ, SOLVE, document, make_options
 from .status import check_op, check_rhs, finish
 
 
@@ -50,6 +50,7 @@ def _user_callback(callback, size, vector):
     return lambda it, xn, res: callback(it, _from_named(xn, size, vector), res)
 
 
+@document(SOLVE)
 def solve(
     A,
     b,
@@ -68,16 +69,45 @@ def solve(
 ):
     """Solve ``A x = b`` for a square operator ``A``; ``b`` is ``(M,)`` or ``(..., M, K)``.
 
-    ``method="auto"`` uses an exact structural inverse when ``A`` has one (0 matvecs),
-    else CG for Hermitian positive definite ``A``, MINRES for Hermitian, GMRES otherwise;
-    explicit: "cg", "minres", "gmres", "bicgstab", "cgls", "lsqr", "dense" (``A.to_dense()``).
-    Converged when ``‖b − A x‖ ≤ max(rtol·‖b‖, atol)`` for every right-hand side
-    (``rtol=None``: 1e-10 in double precision, 1e-5 in single). ``M`` is a preconditioner
-    approximating ``A⁻¹`` (an operator, or ``"jacobi"`` for ``diag(A)⁻¹``); ``restart`` is
-    GMRES's Krylov dimension (20); ``callback(iteration, x, residual_norm)``;
-    ``on_failure`` is "raise" (``ll.NotConverged`` / ``ll.Diverged``), "warn" or "ignore";
-    ``progress=True`` shows a tqdm bar. Gradients flow to ``b`` and ``A``'s weights by one
-    adjoint solve (implicit differentiation). Result dtype: as ``A @ b`` would promote.
+    Converged when ``‖b − A x‖ ≤ max(rtol·‖b‖, atol)`` for every right-hand side. Gradients
+    flow to ``b`` and ``A``'s weights by one adjoint solve (implicit differentiation). Result
+    dtype: as ``A @ b`` would promote.
+
+    Parameters
+    ----------
+    A : LinearOperator
+        A square operator.
+    b : torch.Tensor or LinearOperator
+        ``(M,)`` (one vector) or ``(..., M, K)`` (columns), as in ``torch.linalg.solve``; an
+        operator gives the lazy ``ll.inv(A) @ b``.
+    method : str
+        One of:
+
+        {methods}
+    rtol, atol : float
+        Tolerances; ``rtol=None`` is 1e-10 in double precision, 1e-5 in single.
+    maxiter : int, optional
+        Iteration budget (default: ten per unknown).
+    x0 : torch.Tensor, optional
+        Starting iterate, shaped like the solution.
+    M : LinearOperator or "jacobi", optional
+        A preconditioner approximating ``A⁻¹`` (``"jacobi"``: ``diag(A)⁻¹``), for the methods
+        that take one.
+    callback : callable, optional
+        ``callback(iteration, x, residual_norm)`` after each iteration.
+    return_info : bool
+        Also return the ``ll.SolveInfo`` record.
+    restart : int, optional
+        GMRES's Krylov dimension (full GMRES up to 100 unknowns, else what fits in 256 MiB).
+    on_failure : {"raise", "warn", "ignore"}
+        "raise": ``ll.NotConverged`` / ``ll.Diverged`` (with ``.x`` and ``.info``).
+    progress : bool
+        Show a tqdm bar.
+
+    Returns
+    -------
+    x : torch.Tensor
+        Shaped like ``b``; ``(x, info)`` when ``return_info``.
 
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[4.0, 1.0], [1.0, 3.0]])).with_tags(hermitian=True, pd=True)
@@ -123,6 +153,7 @@ def solve(
     return (x, info) if return_info else x
 
 
+@document(LSTSQ)
 def lstsq(
     A,
     b,
@@ -140,10 +171,28 @@ def lstsq(
 ):
     """Minimise ``‖A x − b‖² + damp²‖x‖²`` for any operator ``A``; ``b`` is ``(M,)`` or ``(..., M, K)``.
 
-    Stops when ``‖Aᴴ(b − A x) − damp² x‖ ≤ max(rtol·‖Aᴴ b‖, atol)`` per right-hand side.
-    ``method``: "auto" (an exact inverse for square invertible ``A`` without damping, else
-    LSQR), "lsqr", "cgls" (two matvecs per iteration each), "dense" (``A.to_dense()``).
-    Other options as ``ll.solve``; gradients by implicit differentiation.
+    Stops when ``‖Aᴴ(b − A x) − damp² x‖ ≤ max(rtol·‖Aᴴ b‖, atol)`` per right-hand side; a
+    rank-deficient ``A`` gives the minimum-norm solution. Gradients by implicit differentiation.
+
+    Parameters
+    ----------
+    A : LinearOperator
+        Any operator.
+    b : torch.Tensor
+        ``(M,)`` or ``(..., M, K)``, as in ``torch.linalg.lstsq``.
+    damp : float
+        Tikhonov damping (≥ 0).
+    method : str
+        One of:
+
+        {methods}
+    rtol, atol, maxiter, x0, callback, return_info, on_failure, progress
+        As for ``ll.solve``.
+
+    Returns
+    -------
+    x : torch.Tensor
+        ``(N,)`` or ``(..., N, K)``; ``(x, info)`` when ``return_info``.
 
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], dtype=torch.float64))
@@ -165,7 +214,7 @@ def lstsq(
         on_failure=on_failure,
         progress=progress,
         damp=damp,
-        methods=LSTSQ_METHODS,
+        kind=LSTSQ,
     )
     bn, vector = _to_named("ll.lstsq", b, A.osize, "b")
     if callback is not None:

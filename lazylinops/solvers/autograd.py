@@ -36,7 +36,7 @@ class Spec:
             N = A.N
             return N if damp == 0 else N + damp * damp * _identity(N)
 
-        opts = replace(self.opts.adjoint(), method="auto", damp=0.0, restart=None)
+        opts = self.opts.adjoint().plain()
         return Spec("solve", self.who, nb([w.detach() for w in ws]), nb, opts)
 
 
@@ -162,7 +162,7 @@ def opaque_solve(kind, who, A, b, opts, x0, core):
             lam, inf = core(who, A.H, g, adj)  # λ = A⁻ᴴ g
         else:
             N = Spec("lstsq", who, A, lambda ws: A, opts).normal([]).A
-            lam, inf = core(who, N, g, replace(adj, method="auto", damp=0.0, restart=None))  # (AᴴA + d²I)⁻¹ g
+            lam, inf = core(who, N, g, adj.plain())  # (AᴴA + d²I)⁻¹ g
         finish(lam, inf, "raise", who + " (backward)")
         return lam
 

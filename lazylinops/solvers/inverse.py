@@ -4,10 +4,9 @@ from ..core.base import LinearOperator
 from ..core.combinators import lazy_tags
 from ..errors import ShapeError
 from .autograd import run_named
-from .engine import inverse_kind, make_options, structural_inverse
+from .engine import inverse_kind, structural_inverse
+from .methods import SOLVE, document, inverse_options, make_options
 from .status import check_op, finish
-
-_OPTIONS = ("method", "rtol", "atol", "maxiter", "M", "restart", "on_failure")
 
 
 def inverse_tags(tags):
@@ -36,9 +35,10 @@ class Inverse(LinearOperator):
 
         if not isinstance(A, LinearOperator):
             raise TypeError(f"Inverse: A must be an operator, got {type(A).__name__}")
-        unknown = sorted(set(solve_options) - set(_OPTIONS))
+        allowed = inverse_options()
+        unknown = sorted(set(solve_options) - set(allowed))
         if unknown:
-            raise TypeError(f"Inverse: unknown options {unknown}; allowed: {_OPTIONS}")
+            raise TypeError(f"Inverse: unknown options {unknown}; allowed: {allowed}")
         if A.shape[0] != A.shape[1]:
             raise ShapeError(f"Inverse: A must be square, got {tuple(A.shape)}; for least squares use ll.lstsq")
         make_options("Inverse", **solve_options)  # validate now, not at the first apply
@@ -107,10 +107,11 @@ class Inverse(LinearOperator):
         return f"solve method={opts.get('method', 'auto')}"
 
 
+@document(SOLVE)
 def inv(A, **options):
     """The lazy inverse ``A⁻¹`` (an ``ll.Inverse``): applying it solves, ``inv(A).H`` inverts ``A.H``.
 
-    ``options`` are ``ll.solve``'s (method, rtol, atol, maxiter, M, restart, on_failure).
+    ``options`` are ``ll.solve``'s ({options}).
 
     >>> import torch, lazylinops as ll
     >>> Ainv = ll.inv(ll.Diagonal(torch.tensor([2.0, 4.0]), "N"))

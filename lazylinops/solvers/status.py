@@ -187,6 +187,32 @@ def finish(x, info, on_failure, who):
     raise (Diverged if diverged else NotConverged)(msg, x=x, info=info)
 
 
+_UNNAMED = "_lazylinops_unnamed"  # set on an error raised below a call's boundary, cleared by ``named``
+_NOTED = "_lazylinops_noted"
+
+
+def unnamed(exc):
+    """``exc``, raised below a call's boundary: ``named`` puts the call's name in front of its message.
+
+    The solver internals say what went wrong and with what; only the boundary (``solve_core``,
+    ``lstsq_core``, ``verify_weights`` …) knows the user's call, so ``who`` is not threaded down.
+    """
+    setattr(exc, _UNNAMED, True)
+    return exc
+
+
+def named(exc, who, context=None):
+    """At a call's boundary (in an ``except`` clause that re-raises): ``"{who}: "`` in front of an
+    ``unnamed`` error's message, once (the innermost boundary); ``context()`` (the call and its shapes)
+    added as a note, once per error, to every error passing the boundary."""
+    if getattr(exc, _UNNAMED, False):
+        setattr(exc, _UNNAMED, False)
+        exc.args = (f"{who}: {exc.args[0]}", *exc.args[1:]) if exc.args else (f"{who}",)
+    if context is not None and not getattr(exc, _NOTED, False):
+        setattr(exc, _NOTED, True)
+        exc.add_note(context())
+
+
 def check_op(who, A):
     if not isinstance(A, LinearOperator):
         raise TypeError(

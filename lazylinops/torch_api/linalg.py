@@ -1,7 +1,9 @@
 """``torch.linalg`` on operators: solve, inv, lstsq and the spectral norm (DESIGN §5).
 
 Each rule routes to the structured solvers; calls they cannot serve structurally (other
-norms, ``out=``, a dense matrix with an operator right-hand side) densify as usual.
+norms, a dense matrix with an operator right-hand side) densify as usual. ``out=`` never
+reaches a rule: ``torch_function`` refuses it first (operators are immutable), so the
+``out=None`` parameters below only accept torch's explicit default.
 """
 
 import torch
@@ -24,8 +26,8 @@ def _is_op(x):
 
 @implements(torch.linalg.solve)
 def solve(A, B, *, left=True, out=None):
-    if out is not None or not _is_op(A):
-        return densify(torch.linalg.solve, (A, B), {"left": left, "out": out})
+    if not _is_op(A):
+        return densify(torch.linalg.solve, (A, B), {"left": left})
     if not left:  # X A = B  ⇔  Aᵀ Xᵀ = Bᵀ
         if _is_op(B):
             return B @ inv(A)
@@ -37,8 +39,6 @@ def solve(A, B, *, left=True, out=None):
 
 @implements(torch.linalg.inv, torch.inverse, T.inverse)
 def inverse(A, *, out=None):
-    if out is not None:
-        return densify(torch.linalg.inv, (A,), {"out": out})
     return inv(A)  # the lazy A⁻¹
 
 
@@ -71,18 +71,16 @@ def _is_matrix_dim(dim):
 
 @implements(torch.linalg.matrix_norm)
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
-    if _is_op(A) and out is None and ord in (2, -2) and _is_matrix_dim(tuple(dim)):
+    if _is_op(A) and ord in (2, -2) and _is_matrix_dim(tuple(dim)):
         return _spectral(A, ord, keepdim, dtype)  # σ_max by Lanczos on AᴴA
-    return densify(
-        torch.linalg.matrix_norm, (A,), {"ord": ord, "dim": dim, "keepdim": keepdim, "dtype": dtype, "out": out}
-    )
+    return densify(torch.linalg.matrix_norm, (A,), {"ord": ord, "dim": dim, "keepdim": keepdim, "dtype": dtype})
 
 
 @implements(torch.linalg.norm)
 def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
-    if _is_op(A) and out is None and ord in (2, -2) and _is_matrix_dim(None if dim is None else tuple(dim)):
+    if _is_op(A) and ord in (2, -2) and _is_matrix_dim(None if dim is None else tuple(dim)):
         return _spectral(A, ord, keepdim, dtype)
-    return densify(torch.linalg.norm, (A,), {"ord": ord, "dim": dim, "keepdim": keepdim, "dtype": dtype, "out": out})
+    return densify(torch.linalg.norm, (A,), {"ord": ord, "dim": dim, "keepdim": keepdim, "dtype": dtype})
 
 
 # ------------------------------------------------------------------ determinants

@@ -11,7 +11,8 @@ import numbers
 
 import torch
 
-from .flat import Run, col, norm, safe, worst
+from ...core.basic import Identity
+from .flat import Flat, Run, col, norm, safe, worst
 from .krylov import notify, stop_reason
 
 
@@ -139,3 +140,17 @@ def check_damp(who, damp):
     if isinstance(damp, bool) or not isinstance(damp, numbers.Real) or not damp >= 0 or damp == float("inf"):
         raise ValueError(f"{who}: damp must be a finite real number ≥ 0, got {damp!r}")
     return float(damp)
+
+
+def lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, stop, cb, bar):
+    """LSQR from a non-zero start: solve for ``dx`` with ``b̄ − Ā x0`` (damping row included)."""
+    if x_zero:
+        return lsqr(S, bs, x, tol, maxiter, damp=damp, stop=stop, callback=cb, bar=bar)
+    x0 = x
+    rs = [b - ax for b, ax in zip(bs, S.mv(x0))]
+    if damp:  # min ‖A dx − r0‖² + damp²‖x0 + dx‖²: an explicit row [damp I] with right side −damp x0
+        S = Stacked([*S.flats, Flat(Identity((x0.shape[1],)))], [*S.weights, damp])
+        rs = [*rs, -damp * x0]
+    shifted = None if cb is None else (lambda it, dx, res: cb(it, x0 + dx, res))
+    run = lsqr(S, rs, torch.zeros_like(x0), tol, maxiter, damp=0.0, stop=stop, callback=shifted, bar=bar)
+    return run._replace(x=x0 + run.x)

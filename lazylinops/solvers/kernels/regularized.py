@@ -13,7 +13,8 @@ from ...core.basic import Identity
 from ...dtypes import promote
 from ...errors import ShapeError
 from ..api import run_named
-from ..engine import check_finite, lsqr_shifted, lstsq_core, make_options, normal_residual
+from ..engine import check_finite, lstsq_core, normal_residual
+from ..methods import LSTSQ, make_options
 from ..status import SolveInfo, Status, check_maxiter, check_rhs, check_tolerances, finish
 from . import lsq
 from .flat import Flat, norm
@@ -43,7 +44,7 @@ def _lstsq(who, method, A, b, damp, rtol, atol, maxiter, x0, callback, on_failur
         callback=callback,
         on_failure=on_failure,
         damp=damp,
-        methods=("cgls", "lsqr"),
+        kind=LSTSQ,
     )
     with torch.no_grad():
         x, info = lstsq_core(who, A, b, opts, None if x0 is None else x0.to(b.dtype))
@@ -172,7 +173,7 @@ def regularized_lstsq(
         if method == "cgls":
             run = lsq.cgls(S, bs, x, tol, maxiter, damp=damp, x_zero=x_zero, callback=cb)
         else:
-            run = lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, "normal", cb, None)
+            run = lsq.lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, "normal", cb, None)
         m = "cgls" if method == "cgls" else "lsqr"
         res = normal_residual(S, bs, run.x, damp)  # the true stopping quantity, measured (2 matvecs)
         conv = bool((res <= tol).all())
