@@ -7,13 +7,12 @@ by matching words in messages (model: lineax ``RESULTS``).
 import enum
 import math
 import numbers
-import warnings
 from dataclasses import dataclass
 
 import torch
 
 from ..core.base import LinearOperator
-from ..errors import Diverged, DtypeError, NotConverged, SingularError
+from ..errors import Diverged, DtypeError, NotConverged, SingularError, warn
 
 
 class Status(enum.Enum):
@@ -156,10 +155,10 @@ def progress_bar(who, progress, total):
     try:
         from tqdm.auto import tqdm  # noqa: PLC0415  an optional dependency, imported only when asked for
     except ImportError:
-        warnings.warn(
-            f"{who}: progress=True needs tqdm (pip install tqdm); running without a progress bar",
+        warn(
+            f"{who}: progress=True needs tqdm (pip install tqdm, or the plot extra: pip install -e \".[plot]\"); "
+            "running without a progress bar",
             RuntimeWarning,
-            stacklevel=4,
         )
         return None
     return tqdm(total=total, desc=who, leave=False)
@@ -182,7 +181,7 @@ def finish(x, info, on_failure, who):
         "(it is also in the exception's .x, the record in .info)"
     )
     if on_failure == "warn":
-        warnings.warn(msg, ConvergenceWarning, stacklevel=4)
+        warn(msg, ConvergenceWarning)
         return
     raise (Diverged if diverged else NotConverged)(msg, x=x, info=info)
 
