@@ -200,27 +200,49 @@ def _keep_names(new, L, R):
     return new
 
 
+def _rewrite(L, R):
+    """The first pair rule's replacement for ``L R`` (names kept, Chains flattened), or None."""
+    folds = None
+    for rule, is_fold in (*TAG_RULES, *rules_for(COMPOSE_RULES, type(L), type(R))):
+        if is_fold:
+            folds = foldable(L, R) if folds is None else folds
+            if not folds:
+                continue
+        new = rule(L, R)
+        if new is not None:
+            return new
+    return None
+
+
+def _across_names(L, S, R):
+    """``L S R`` by a pair rule on ``L`` and ``R`` when ``S`` is a names-only ``Reshape`` (equal sizes: the
+    identity matrix), ``R`` seen with ``S``'s output names; None when no rule applies."""
+    if type(S) is not Reshape or S.isize != S.osize:
+        return None
+    if not rules_for(COMPOSE_RULES, type(L), type(R)) and "unitary" not in R._tags:
+        return None  # nothing could apply: skip the relabelling
+    seen = relabel(R, R.ishape, S.oshape)
+    if type(seen) is not type(R):
+        return None  # R refuses the names (relabel wrapped it in Reshapes)
+    return _rewrite(L, seen)
+
+
 def simplify_chain(ops):
-    """Apply the pair rules (looked up by type pair, most specific first) to adjacent factors until none applies."""
+    """Apply the pair rules (looked up by type pair, most specific first) to adjacent factors until none
+    applies; a names-only ``Reshape`` between two factors does not hide them from each other (names are
+    metadata: ``Kronecker @ Kronecker`` with differently named factors of matching sizes still multiplies)."""
     ops = list(ops)
     changed = True
     while changed and len(ops) > 1:
         changed = False
         for i in range(len(ops) - 1):
-            folds = None
-            for rule, is_fold in (*TAG_RULES, *rules_for(COMPOSE_RULES, type(ops[i]), type(ops[i + 1]))):
-                if is_fold:
-                    folds = foldable(ops[i], ops[i + 1]) if folds is None else folds
-                    if not folds:
-                        continue
-                new = rule(ops[i], ops[i + 1])
-                if new is not None:
-                    new = _keep_names(new, ops[i], ops[i + 1])
-                    flat = [f for op in new for f in (op.ops if type(op) is Chain else (op,))]
-                    ops[i : i + 2] = flat
-                    changed = True
-                    break
-            if changed:
+            span, new = 2, _rewrite(ops[i], ops[i + 1])
+            if new is None and i + 2 < len(ops):
+                span, new = 3, _across_names(ops[i], ops[i + 1], ops[i + 2])
+            if new is not None:
+                new = _keep_names(new, ops[i], ops[i + span - 1])
+                ops[i : i + span] = [f for op in new for f in (op.ops if type(op) is Chain else (op,))]
+                changed = True
                 break
     return ops
 

@@ -173,6 +173,29 @@ class Chain(LinearOperator):
             sign, logabs = sign * s, logabs + l
         return sign, logabs
 
+    def _diagonal(self):
+        # diag(D₁ A D₂) = d₁ ⊙ diag(A) ⊙ d₂ when every factor but (at most) one A is a diagonal matrix
+        # (c·A: c diag A); factors in the chain's precision, the scalars last (as _to_dense scales)
+        ops = algebra.in_dtype([op for op in self.ops if type(op) not in (Identity, Reshape)], self.dtype)
+        if sum(not is_diagonal_matrix(op) for op in ops) > 1:
+            return None
+        n = min(self.shape)
+        out = None
+        for op in ops:
+            if type(op) is Scalar:
+                continue
+            d = op._diagonal()
+            if d is None:
+                return None
+            d = d.to(self.dtype)[:n]  # a square diagonal factor beside a rectangular A: its first min(M, N)
+            out = d if out is None else out * d
+        if out is None:
+            out = torch.ones(n, dtype=self.dtype, device=self.device)
+        for op in ops:
+            if type(op) is Scalar:
+                out = out * op.weight.to(self.dtype)
+        return out
+
     def _inverse(self):
         invs = [op._inverse() for op in reversed(self.ops)]
         return None if any(i is None for i in invs) else Chain(*invs)  # (A B)⁻¹ = B⁻¹ A⁻¹
@@ -200,6 +223,12 @@ class Chain(LinearOperator):
         if all(p is op for p, op in zip(parts, self.ops)):
             return self
         return Chain(*parts)  # (A B)[block] = A[rows, s] B[s, cols], s the shared slice
+
+
+def is_diagonal_matrix(op):
+    """Whether ``op``'s matrix is diagonal, so that its ``_diagonal()`` is all of it: ``I``, ``c I``, a
+    ``Reshape`` (the identity on the flat index), or a class that says so with ``_diagonal_matrix = True``."""
+    return type(op) in (Identity, Scalar, Reshape) or getattr(op, "_diagonal_matrix", False)
 
 
 def _scaled_tags(c, A):

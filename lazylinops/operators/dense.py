@@ -218,15 +218,49 @@ class Dense(LinearOperator):
 
     def _diagonal(self):
         M, N = self.shape
-        if self.plain and M == N:
-            return self.weight.reshape(M, N).diagonal()
+        if self.plain:
+            return self.weight.reshape(M, N).diagonal()  # the main diagonal of the (M, N) matrix, min(M, N) long
+        idx = torch.arange(min(M, N), device=self.device)
+        return self.entries(idx, idx)
+
+    def entries(self, rows, cols):
+        """The matrix entries ``A[rows[k], cols[k]]`` without forming the matrix.
+
+        Each flat index is split into the named dims' digits; an einsum label on both sides is
+        elementwise (entries with different digits there are 0) and a weight-only label is summed.
+        Cost ``O(len(rows) · (weight-only sizes))``.
+
+        Parameters
+        ----------
+        rows, cols : torch.Tensor
+            1-D integer tensors of one length: row indices in ``[0, M)``, column indices in ``[0, N)``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(len(rows),)`` in the operator's dtype.
+
+        >>> import torch, lazylinops as ll
+        >>> A = ll.Dense(torch.arange(6.0).reshape(2, 3))
+        >>> A.entries(torch.tensor([0, 1]), torch.tensor([2, 0])).tolist()
+        [2.0, 3.0]
+        """
         wlab, ilab, olab = self.labels
-        if ilab == olab and set(wlab) <= set(ilab):
-            sizes = dict(zip(ilab, self.isize))
-            w = self.weight.permute(*[wlab.index(l) for l in ilab if l in wlab])
-            w = w.reshape([sizes[l] if l in wlab else 1 for l in ilab])
-            return w.expand(self.isize).reshape(-1)
-        return None
+        digits, same = {}, None
+        for labs, sizes, flat in ((olab, self.osize, rows), (ilab, self.isize, cols)):
+            for lab, n in reversed(list(zip(labs, sizes))):
+                d, flat = flat % n, flat // n
+                if lab in digits:  # a label on both sides: elementwise, 0 off its diagonal
+                    same = digits[lab] == d if same is None else same & (digits[lab] == d)
+                else:
+                    digits[lab] = d
+        kept = [i for i, lab in enumerate(wlab) if lab in digits]
+        summed = [i for i, lab in enumerate(wlab) if lab not in digits]
+        w = self.weight.permute(*kept, *summed)
+        vals = w[tuple(digits[wlab[i]] for i in kept)] if kept else w.expand(rows.shape[0], *w.shape)
+        vals = vals.reshape(rows.shape[0], -1).sum(-1) if summed else vals
+        vals = vals.to(self.dtype)
+        return vals if same is None else torch.where(same, vals, torch.zeros((), dtype=self.dtype, device=self.device))
 
     def _to_dense(self):
         if self.plain:

@@ -25,6 +25,8 @@ class Diagonal(LinearOperator):
     Dense equivalent: ``torch.diag(w.expand(size).flatten())``.
     """
 
+    _diagonal_matrix = True  # no off-diagonal entries: diag(D₁ A D₂) = d₁ ⊙ diag(A) ⊙ d₂ (Chain._diagonal)
+
     def __init__(self, weight, ioshape=None, size=None):
         if not isinstance(weight, torch.Tensor):
             raise TypeError(f"Diagonal: weight must be a torch.Tensor, got {type(weight).__name__}")

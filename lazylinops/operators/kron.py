@@ -4,12 +4,14 @@ import functools
 
 import torch
 
-from ..core.algebra import compose, compose_rule
-from ..core.base import LinearOperator
+from ..core.algebra import compose, compose_rule, foldable
+from ..core.base import LinearOperator, relabel
+from ..core.basic import Identity, Scalar
 from ..core.combinators import check_ops, dense_children, lazy_tags, promote_all
 from ..dims import prod
 from ..errors import DeviceError
 from .dense import Dense
+from .lowrank import LowRank
 
 
 def _unique(names_per_factor):
@@ -39,7 +41,8 @@ class Kronecker(LinearOperator):
     ``(A ⊗ B) vec(X) = vec(A X Bᵀ)`` is computed factor by factor and the dense product
     is never formed: cost ``Σₖ cost(opsₖ) · n / nₖ`` instead of ``n²``. Names are the
     factors' names in order; a clash gets the suffix ``_j`` (j the factor index).
-    ``.H``, ``.N``, inverse and diagonal are Kronecker products of the factors'.
+    ``.H``, ``.N`` and inverse are Kronecker products of the factors' (``.N`` of unitary factors is
+    ``Identity``); the diagonal comes from the factors' diagonals, or their entries when non-square.
 
     >>> import torch, lazylinops as ll
     >>> A, B = ll.Dense(torch.randn(3, 2)), ll.Dense(torch.randn(4, 5))
@@ -144,7 +147,9 @@ class Kronecker(LinearOperator):
         return Kronecker(*[op.conj() for op in self.ops])  # conj(A ⊗ B) = conj A ⊗ conj B
 
     def _normal(self):
-        out = Kronecker(*[op.N for op in self.ops])  # (A ⊗ B)ᴴ(A ⊗ B) = AᴴA ⊗ BᴴB
+        normals = [op.N for op in self.ops]  # (A ⊗ B)ᴴ(A ⊗ B) = AᴴA ⊗ BᴴB
+        out = _scaled_identity(normals, self.isize, self.ishape)  # I ⊗ I = I: Kron(F, F).N for unitary F
+        out = Kronecker(*normals) if out is None else out
         return out if out.dtype == self.dtype else out._to(dtype=self.dtype)
 
     def _inverse(self):
@@ -168,12 +173,32 @@ class Kronecker(LinearOperator):
         return sign, logabs
 
     def _diagonal(self):
-        if any(op.shape[0] != op.shape[1] for op in self.ops):
-            return None
-        ds = [op._diagonal() for op in self.ops]
-        if any(d is None for d in ds):
-            return None
-        return functools.reduce(_kron, [d.to(self.dtype) for d in ds])  # diag(A ⊗ B) = diag A ⊗ diag B
+        # (A ⊗ B)[i, i] = A[i // m_B, i // n_B] · B[i % m_B, i % n_B] (A m_A×n_A, B m_B×n_B): a factor's
+        # diagonal when its row and column digits agree (square factors: diag A ⊗ diag B), else its entries
+        if all(op.shape[0] == op.shape[1] for op in self.ops):
+            ds = [op._diagonal() for op in self.ops]
+            if any(d is None for d in ds):
+                return None
+            return functools.reduce(_kron, [d.to(self.dtype) for d in ds])  # diag(A ⊗ B) = diag A ⊗ diag B
+        n = min(self.shape)
+        i = torch.arange(n, device=self.device)
+        out = None
+        mrest, nrest = self.shape
+        for op in self.ops:
+            m, k = op.shape
+            mrest, nrest = mrest // m, nrest // k
+            r, c = (i // mrest) % m, (i // nrest) % k
+            if mrest == nrest and (m == k or n <= min(m, k) * mrest):  # r == c for every i: on op's diagonal
+                d = op._diagonal()
+                d = None if d is None else d.to(self.dtype)[r]
+            elif isinstance(op, (Dense, LowRank)):
+                d = op.entries(r, c).to(self.dtype)
+            else:
+                return None
+            if d is None:
+                return None
+            out = d if out is None else out * d
+        return out
 
     def _to_dense(self):
 
@@ -194,6 +219,21 @@ class Kronecker(LinearOperator):
 
     def _repr_extra(self):
         return " ⊗ ".join(str(op.shape[0]) + "×" + str(op.shape[1]) for op in self.ops)
+
+
+def _scaled_identity(ops, size, names):
+    """``I ⊗ I = I`` and ``(a I) ⊗ (b I) = (ab) I`` on ``names``, or None when a factor is neither (or a
+    scalar weight requires grad: a folded product would go stale)."""
+    if not all(type(op) in (Identity, Scalar) for op in ops):
+        return None
+    dtype, device = promote_all(ops), ops[0].device
+    scalars = [op for op in ops if type(op) is Scalar]
+    if not scalars:
+        return Identity(size, names, dtype=dtype, device=device)
+    if not foldable(*scalars):
+        return None
+    w = functools.reduce(torch.mul, [op.weight.to(dtype) for op in scalars])
+    return Scalar(w, size, names)
 
 
 def _kron(a, b):
@@ -234,12 +274,26 @@ def _factor(op, W, x, adjoint):
     return y.reshape(B, pre, post, -1).transpose(-1, -2)
 
 
+def _inner_names(a, b):
+    """Names for the dims joining ``a @ b`` (sizes ``a.isize``): ``a``'s input names, ``b``'s output names
+    or fresh ones, the first that label no dim of another size in ``a``'s output or ``b``'s input (one
+    name for two dims of the product would mislead a split)."""
+    outer = {**dict(zip(a.oshape, a.osize)), **dict(zip(b.ishape, b.isize))}
+    for names in (a.ishape, b.oshape, tuple(f"{n}'" for n in a.ishape)):
+        if all(outer.get(n, s) == s for n, s in zip(names, a.isize)):
+            return names
+    return None
+
+
 @compose_rule(Kronecker, Kronecker)
 def kron_product_rule(L, R):
-    # (A ⊗ B)(C ⊗ D) = AC ⊗ BD when the factor sizes match
-    if len(L.ops) != len(R.ops):
+    # (A ⊗ B)(C ⊗ D) = AC ⊗ BD when the factor sizes match (A's input size is C's output size …)
+    if len(L.ops) != len(R.ops) or any(a.isize != b.osize for a, b in zip(L.ops, R.ops)):
         return None
-    if any(a.isize != b.osize or a.ishape != b.oshape for a, b in zip(L.ops, R.ops)):
-        return None
-
-    return [Kronecker(*[compose(a, b) for a, b in zip(L.ops, R.ops)])]
+    pairs = []
+    for a, b in zip(L.ops, R.ops):  # names are metadata: factor names of a Kronecker differ by position
+        mid = _inner_names(a, b)
+        if mid is None:
+            return None
+        pairs.append(compose(relabel(a, mid, a.oshape), relabel(b, b.ishape, mid)))
+    return [Kronecker(*pairs)]

@@ -104,10 +104,30 @@ class LowRank(LinearOperator):
         return LowRank((V @ (U.mH @ U)).reshape(Vn.shape), Vn, self.ishape, self.ishape)  # (U Vᴴ)ᴴ(U Vᴴ) = (V UᴴU) Vᴴ
 
     def _diagonal(self):
-        if self.shape[0] != self.shape[1]:
-            return None
         U, V = self.factors()
-        return (U * V.conj()).sum(-1)  # diag(U Vᴴ)ᵢ = Σₖ Uᵢₖ conj(Vᵢₖ)
+        n = min(self.shape)  # the main diagonal of the (M, N) matrix
+        return (U[:n] * V[:n].conj()).sum(-1)  # diag(U Vᴴ)ᵢ = Σₖ Uᵢₖ conj(Vᵢₖ)
+
+    def entries(self, rows, cols):
+        """The matrix entries ``(U Vᴴ)[rows[k], cols[k]] = Σⱼ U[rows[k], j] conj(V[cols[k], j])``.
+
+        Parameters
+        ----------
+        rows, cols : torch.Tensor
+            1-D integer tensors of one length: row indices in ``[0, M)``, column indices in ``[0, N)``.
+
+        Returns
+        -------
+        torch.Tensor
+            ``(len(rows),)`` in the operator's dtype; cost ``O(len(rows) · rank)``.
+
+        >>> import torch, lazylinops as ll
+        >>> L = ll.LowRank(torch.tensor([[1.0], [2.0]]), torch.tensor([[3.0], [4.0], [5.0]]))
+        >>> L.entries(torch.tensor([0, 1]), torch.tensor([2, 0])).tolist()
+        [5.0, 6.0]
+        """
+        U, V = self.factors()
+        return (U[rows] * V[cols].conj()).sum(-1)
 
     def _to_dense(self):
         U, V = self.factors()

@@ -69,8 +69,9 @@ class Permutation(LinearOperator):
         self.axis = axis
 
     def _new(self, perm):
+        # the dim as a 1-tuple: a stored name such as "H·W" (torch.cat's joined name) is one dim, not a spec
         return Permutation(
-            perm, self.ishape, self.ishape[self.axis], self.isize, self.dtype, self.device, _checked=True
+            perm, self.ishape, (self.ishape[self.axis],), self.isize, self.dtype, self.device, _checked=True
         )
 
     def _inv(self):
@@ -136,7 +137,7 @@ class Permutation(LinearOperator):
         return None
 
     def _renamed(self, ishape, oshape):
-        out = Permutation(self.perm, ishape, ishape[self.axis], self.isize, self.dtype, self.device, _checked=True)
+        out = Permutation(self.perm, ishape, (ishape[self.axis],), self.isize, self.dtype, self.device, _checked=True)
         return out if ishape == oshape else LinearOperator._renamed(out, ishape, oshape)  # names are metadata
 
     def _split(self, tile):
@@ -144,7 +145,7 @@ class Permutation(LinearOperator):
         if name in tile and tile[name] != slice(0, self.isize[self.axis]):
             raise ShapeError(f"Permutation cannot be split along its permuted dim {name!r}; split along other dims")
         size = [len(range(*tile[n].indices(s))) if n in tile else s for n, s in zip(self.ishape, self.isize)]
-        return Permutation(self.perm, self.ishape, name, size, self.dtype, self.device, _checked=True)
+        return Permutation(self.perm, self.ishape, (name,), size, self.dtype, self.device, _checked=True)
 
     def _repr_extra(self):
         return f"along {self.ishape[self.axis]}"

@@ -133,7 +133,8 @@ class Concat(LinearOperator):
         return lazy_tags(self, lambda: _block_tags(self.ops, [op.tags for op in self.ops], self.iaxis, self.oaxis))
 
     def _like(self, ops, idim, odim):
-        return type(self)(*ops, idim=idim, odim=odim)
+        # names as 1-tuples: a stored name such as "H·W" (torch.cat's joined name) is one dim, not a spec to parse
+        return type(self)(*ops, idim=None if idim is None else (idim,), odim=None if odim is None else (odim,))
 
     def _chunks(self, x):
         ax = self.iaxis - len(self.isize)

@@ -49,11 +49,11 @@ def _between(op, ishape, isize, oshape, osize):
 
 # ------------------------------------------------------------------ torch.cat / block_diag / kron
 @implements(torch.cat, torch.concat, torch.concatenate)
-def cat(tensors, dim=0, *, out=None):
+def cat(tensors, dim=0, *, out=None):  # out is None here: torch_function refuses out= before any rule
     """``torch.cat`` of operators: ``Concat`` along rows (``dim=0``) or columns (``dim=1``)."""
     ops = [_as_op(t) for t in tensors]
-    if out is not None or not ops or any(o is None for o in ops) or dim not in (0, 1, -1, -2):
-        return densify(torch.cat, (tensors,), {"dim": dim} if out is None else {"dim": dim, "out": out})
+    if not ops or any(o is None for o in ops) or dim not in (0, 1, -1, -2):
+        return densify(torch.cat, (tensors,), {"dim": dim})
     rows = dim % 2 == 0
     first = ops[0]
     k = 0 if rows else 1
@@ -98,11 +98,11 @@ def block_diag(*tensors):
 
 
 @implements(torch.kron, T.kron)
-def kron(a, b, *, out=None):
+def kron(a, b, *, out=None):  # out is None here: torch_function refuses out= before any rule
     """``torch.kron`` of two matrices, at least one an operator: a lazy ``Kronecker``."""
     A, B = _as_op(a), _as_op(b)
-    if out is not None or A is None or B is None:
-        return densify(torch.kron, (a, b), {} if out is None else {"out": out})
+    if A is None or B is None:
+        return densify(torch.kron, (a, b), {})
     return Kronecker(A, B)  # A ⊗ B, first factor slowest
 
 

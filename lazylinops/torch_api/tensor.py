@@ -225,20 +225,35 @@ def sum_(a, dim=None, keepdim=False, *, dtype=None):
     return res
 
 
-@implements(torch.diagonal, T.diagonal, torch.diag, T.diag)
-def diagonal(a, offset=0, dim1=0, dim2=1, *args, **kwargs):
-    """The main diagonal from the operator's structure; other diagonals densify."""
-    d = None
-    if offset == 0 and not args and not kwargs and {dim1 % 2, dim2 % 2} == {0, 1}:
-        d = a._diagonal()
+def _main_diagonal(a):
+    """The main diagonal (``min(M, N)`` long) from the ``_diagonal`` hook in ``a``'s dtype, or None."""
+    d = a._diagonal()
+    if d is None:
+        return None
+    return unaliased_from_weights(d.to(a.dtype), (a,))  # Diagonal's hook hands out its weight: never alias it
+
+
+@implements(torch.diagonal, T.diagonal)
+def diagonal(a, offset=0, dim1=0, dim2=1):
+    """The main diagonal from the operator's structure (``dim1``/``dim2`` in either order); other diagonals densify."""
+    d = _main_diagonal(a) if offset == 0 and dim1 % 2 != dim2 % 2 else None  # dims already range-checked
     if d is None:
         return densify(torch.diagonal, (a,), {"offset": offset, "dim1": dim1, "dim2": dim2})
-    return unaliased_from_weights(d.to(a.dtype), (a,))  # Diagonal's hook hands out its weight: never alias it
+    return d
+
+
+@implements(torch.diag, T.diag)
+def diag(a, diagonal=0):
+    """``torch.diag`` of a matrix is its ``diagonal``-th diagonal: the main one from the structure."""
+    d = _main_diagonal(a) if diagonal == 0 else None
+    if d is None:
+        return densify(torch.diag, (a,), {"diagonal": diagonal})
+    return d
 
 
 @implements(torch.trace, T.trace)
 def trace(a):
-    """``trace(A) = Σ diag(A)`` from the structured diagonal when there is one."""
+    """``trace(A) = Σ diag(A)`` from the structured diagonal when there is one (any shape, as torch)."""
     d = a._diagonal()
     if d is None:
         return densify(torch.trace, (a,), {})

@@ -119,6 +119,20 @@ ENTRIES = [
             @ ll.Kronecker(_dense(2, 3, dt, 23, "C", "A"), _dense(2, 4, dt, 24, "P", "N"))
         ),
     ),
+    Entry(
+        "Kronecker-product-default-names",  # rectangular factors of matching sizes, names differ: multiplies
+        lambda dt: (
+            ll.Kronecker(ll.Dense(randn(3, 4, dtype=dt, seed=60)), ll.Dense(randn(2, 3, dtype=dt, seed=61)))
+            @ ll.Kronecker(ll.Dense(randn(4, 2, dtype=dt, seed=62)), ll.Dense(randn(3, 2, dtype=dt, seed=63)))
+        ),
+        tags=("tall",),
+    ),
+    Entry(
+        "Kronecker-rectangular",  # diag(A ⊗ B) from the factors' entries
+        lambda dt: ll.Kronecker(ll.Dense(randn(2, 3, dtype=dt, seed=64)), ll.LowRank(randn(3, 2, dtype=dt, seed=65))),
+        tags=("wide",),
+    ),
+    Entry("Dense-scaled", lambda dt: -2.5 * ll.Dense(randn(4, 3, dtype=dt, seed=66)), tags=("tall",)),
     # ------------------------------------------------------------ LowRank / Woodbury
     Entry(
         "LowRank",
