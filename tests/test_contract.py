@@ -18,25 +18,7 @@ import lazylinops as ll
 from lazylinops.errors import ShapeError
 from lazylinops.testing import CHECKS, CheckNotApplicable, CheckSkipped
 
-_CONCAT_SPLIT = (
-    "Concat._split forwards a full-range slice of its concat dim to every block even for a tile that does not "
-    "name that dim, and a block that refuses to be cut (Reshape, FFT, square Dense) makes it refuse a tile "
-    "naming no dim of it: A._split({'zz': slice(0, 1)}) raises ShapeError; ll.split(Kronecker(A, B), "
-    "{B's dim: 2}) fails the same way (operators/stack.py)"
-)
-_PERMUTATION_SPLIT = (
-    "Permutation._split ignores a tile on the output name of a renamed operator (Permutation ⟨A0⟩→⟨B0⟩): "
-    "A._split({'B0': slice(1, 4)}) returns the whole operator on dims A0←A0 instead of a block or a ShapeError; "
-    "ll.split(A, {'B0': 2}) raises RuntimeError 'lazylinops bug: Permutation._split(…) returned a Permutation of "
-    "sizes (5,)←(5,), expected (2,)←(5,)' (operators/permutation.py; Convolve had the same bug, fixed in 56ac2fb)"
-)
-KNOWN_BUGS = {  # (entry, check) → what is wrong; every dtype fails alike
-    ("Concat-blockdiag", "split"): _CONCAT_SPLIT,
-    ("torch.cat-rows", "split"): _CONCAT_SPLIT,
-    ("torch.cat-cols", "split"): _CONCAT_SPLIT,
-    ("torch.block_diag", "split"): _CONCAT_SPLIT,
-    ("Permutation-renamed", "split"): _PERMUTATION_SPLIT,
-}
+KNOWN_BUGS = {}  # (entry, check) → what is wrong; every dtype fails alike (strict: a fix must remove its entry)
 HOOK_CHECKS = ("diagonal", "inverse", "normal", "slogdet", "split")
 
 

@@ -258,3 +258,22 @@ def test_cuda_placement_and_streams(base):
     assert_close(got.cpu(), expected, 1e-5, "cuda apply")
     assert_close(T.H(got).cpu(), A.H(expected), 1e-5, "cuda adjoint")
     assert_close(T.to_dense().cpu(), A.to_dense(), 1e-5, "cuda to_dense")
+
+
+def test_split_of_a_kronecker_with_a_concat_factor_along_the_other_factor():
+    """A tile naming none of a Concat's dims leaves every block uncut (blocks such as FFT refuse any cut)."""
+    C = torch.cat([ll.FFT((4,), "X"), ll.Dense(randn(3, 4, dtype=torch.complex128, seed=5), "YX", "X", "Y")])
+    K = ll.Kronecker(C, ll.Diagonal(randn(6, dtype=torch.float64, seed=6), "Z"))
+    T = ll.distribute(K, ll.BatchSpec({"Z": 2}))
+    x = randn(*K.isize, dtype=torch.complex128, seed=7)
+    assert_close(T(x), K(x), rtol=1e-12, what="split Kronecker(Concat, Diagonal)")
+
+
+def test_split_of_a_renamed_permutation_refuses_the_renamed_dim():
+    P = ll.Permutation(torch.tensor([2, 0, 1, 4, 3])).rename("A", "B")
+    with pytest.raises(ll.ShapeError, match="position"):
+        ll.split(P, {"B": 2})
+    P2 = ll.Permutation(torch.tensor([1, 0]), "CH", dim="H", size=(3, 2))
+    T = ll.distribute(P2, ll.BatchSpec({"C": 2}))
+    x = randn(3, 2, dtype=torch.float64, seed=8)
+    assert_close(T(x), P2(x), rtol=1e-12, what="split permutation along a batch-like dim")

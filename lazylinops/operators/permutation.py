@@ -5,6 +5,7 @@ import torch
 from ..core.algebra import compose_rule
 from ..core.base import LinearOperator, swapped
 from ..core.basic import Identity
+from ..core.tiles import cut_size, elementwise_positions, relevant
 from ..dims import Dim, as_size, default_names, fmt_names
 from ..dtypes import as_device, promote
 from ..errors import ShapeError
@@ -141,11 +142,18 @@ class Permutation(LinearOperator):
         return out if ishape == oshape else LinearOperator._renamed(out, ishape, oshape)  # names are metadata
 
     def _split(self, tile):
+        tile = relevant(self, tile)
+        if not tile:
+            return self
+        # block-diagonal along a dim named at the same position of input and output (a renamed
+        # Permutation ⟨A⟩→⟨B⟩ is refused along A or B), and never across the permuted dim
+        positions = elementwise_positions(self, tile)
         name = self.ishape[self.axis]
-        if name in tile and tile[name] != slice(0, self.isize[self.axis]):
+        if self.axis in positions and positions[self.axis] != slice(0, self.isize[self.axis]):
             raise ShapeError(f"Permutation cannot be split along its permuted dim {name!r}; split along other dims")
-        size = [len(range(*tile[n].indices(s))) if n in tile else s for n, s in zip(self.ishape, self.isize)]
-        return Permutation(self.perm, self.ishape, (name,), size, self.dtype, self.device, _checked=True)
+        size = cut_size(self.isize, self.ishape, tile)
+        out = Permutation(self.perm, self.ishape, (name,), size, self.dtype, self.device, _checked=True)
+        return out if self.ishape == self.oshape else LinearOperator._renamed(out, self.ishape, self.oshape)
 
     def _repr_extra(self):
         return f"along {self.ishape[self.axis]}"

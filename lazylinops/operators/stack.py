@@ -8,6 +8,7 @@ from ..core.algebra import add, compose
 from ..core.base import LinearOperator
 from ..core.basic import Zero
 from ..core.combinators import check_ops, dense_children, describe, lazy_tags, promote_all
+from ..core.tiles import relevant
 from ..dims import Dim, fmt_names
 from ..errors import DeviceError, ShapeError
 from .select import make_window
@@ -200,7 +201,9 @@ class Concat(LinearOperator):
         return self._like([op.rename(ish, osh) for op in self.ops], idim, odim)
 
     def _split(self, tile):
-
+        tile = relevant(self, tile)
+        if not tile:
+            return self  # a tile naming none of its dims: the whole operator (no block is asked to cut)
         rest = {k: v for k, v in tile.items() if k not in (self.idim, self.odim)}
         M, N = sum(self.oblocks or (0,)), sum(self.iblocks or (0,))
         rs = tile.get(self.odim, slice(0, M)) if self.odim else None
@@ -211,10 +214,10 @@ class Concat(LinearOperator):
         parts = []
         for k in keep:
             sub = dict(rest)
-            if not self._new_dims:
-                if rows is not None:
+            if not self._new_dims:  # a block is cut only where the tile cuts it (blocks may refuse any cut)
+                if rows is not None and rows[k][0] != slice(0, self.oblocks[k]):
                     sub[self.odim] = rows[k][0]
-                if cols is not None:
+                if cols is not None and cols[k][0] != slice(0, self.iblocks[k]):
                     sub[self.idim] = cols[k][0]
             parts.append(self.ops[k]._split(sub))
         if not parts:
