@@ -346,7 +346,6 @@ def fold_terms(ops, dtype, force=False):
 
 
 def _dense_binary(func, a, b):
-
     return densify(func, (a, b), {})
 
 

@@ -140,7 +140,6 @@ class Chain(LinearOperator):
         return Chain(*[op.conj() for op in self.ops])  # conj(A B) = conj(A) conj(B)
 
     def _normal(self):
-
         return _chain_normal(self)
 
     def _to_dense(self):
@@ -201,7 +200,6 @@ class Chain(LinearOperator):
         return None if any(i is None for i in invs) else Chain(*invs)  # (A B)⁻¹ = B⁻¹ A⁻¹
 
     def _lazy_tags(self):
-
         ops = self.ops
         if len(ops) != 2 or Scalar not in (type(ops[0]), type(ops[1])):
             return ()
@@ -218,7 +216,6 @@ class Chain(LinearOperator):
     _split_internal = True  # splitting a dim between two factors reduces it: Σₛ A[:, s] B[s, :]
 
     def _split(self, tile):
-
         parts = [op._split(sub) if sub else op for op, sub in zip(self.ops, chain_tiles(self.ops, tile))]
         if all(p is op for p, op in zip(parts, self.ops)):
             return self
@@ -324,7 +321,6 @@ class Sum(LinearOperator):
         return Sum(*[op.rename(ishape, oshape) for op in self.ops])  # rename() keeps the tags
 
     def _inverse(self):
-
         # terms kept apart at construction (weights requiring grad: never stale) are folded here, on each call
         terms = algebra.fold_terms(self.ops, self.dtype, force=True)
         if len(terms) == 1:
@@ -358,7 +354,6 @@ class Sum(LinearOperator):
     _split_internal = True
 
     def _split(self, tile):
-
         tile = sum_tile(self, self.ops, tile)
         parts = [op._split(tile) for op in self.ops]
         if all(p is op for p, op in zip(parts, self.ops)):
@@ -391,7 +386,6 @@ class Adjoint(LinearOperator):
         return Adjoint(self.op.conj())  # conj(Aᴴ) = (conj A)ᴴ
 
     def _normal(self):
-
         return algebra.compose(self.op, self)  # (Aᴴ)ᴴ Aᴴ = A Aᴴ
 
     def _renamed(self, ishape, oshape):
@@ -447,14 +441,9 @@ class Conj(LinearOperator):
     def _renamed(self, ishape, oshape):
         return Conj(self.op.rename(ishape, oshape))
 
-    def _slogdet(self):
-        # det(Aᴴ) = det(Ā) = conj(det A)
-        p = self.op._slogdet()
-        return None if p is None else (p[0].conj(), p[1])
-
-    def _diagonal(self):
-        d = self.op._diagonal()
-        return None if d is None else d.conj()
+    # det(Ā) = conj(det A) and diag(Ā) = conj(diag A), as for Aᴴ
+    _slogdet = Adjoint._slogdet
+    _diagonal = Adjoint._diagonal
 
     def _to_dense(self):
         return self.op._to_dense().conj().resolve_conj()

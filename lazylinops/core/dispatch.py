@@ -33,6 +33,7 @@ def is_metadata(func):
 
 def implements(*funcs):
     """Register a structured rule for torch functions (called with the torch arguments)."""
+
     def deco(rule):
         for f in funcs:
             _RULES[f] = rule

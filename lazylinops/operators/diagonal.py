@@ -48,7 +48,6 @@ class Diagonal(LinearOperator):
         self.weight = weight
 
     def _lazy_tags(self):
-
         return cached_value_tags(self)  # w real → hermitian; w ≥ 0 → psd; w > 0 → pd (one sync, on request)
 
     def _new(self, weight):
@@ -61,11 +60,9 @@ class Diagonal(LinearOperator):
         return y * self.weight.conj()
 
     def _adjoint(self):
-
         return swapped(self if not self.dtype.is_complex else self._new(self.weight.conj()), self)  # Dᴴ = diag(w̄)
 
     def _conj(self):
-
         return same_names(self._new(self.weight.conj()), self)
 
     def _normal(self):
@@ -85,7 +82,6 @@ class Diagonal(LinearOperator):
         return torch.diag_embed(self._diagonal())
 
     def _split(self, tile):
-
         tile = sl.relevant(self, tile)
         if not tile:
             return self

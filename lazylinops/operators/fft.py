@@ -118,19 +118,16 @@ class FFT(LinearOperator):
         return {"ortho": 1.0, "backward": float(n), "forward": 1.0 / n}[self.fft_norm]
 
     def _normal(self):
-
         c = self._scale_normal()  # Fᴴ F = c I (c = 1 for ortho, n unnormalised, 1/n forward)
         if c == 1.0:
             return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)
         return Scalar(c, self.isize, self.ishape, dtype=self.dtype, device=self.device)
 
     def _inverse(self):
-
         c = self._scale_normal()  # F⁻¹ = Fᴴ / c
         return self.H if c == 1.0 else scale(self.H, 1.0 / c)
 
     def _split(self, tile):
-
         tile = relevant(self, tile)
         if not tile:
             return self

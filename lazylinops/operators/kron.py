@@ -75,7 +75,6 @@ class Kronecker(LinearOperator):
         self.ops = tuple(flat)
 
     def _lazy_tags(self):
-
         return lazy_tags(self, lambda: _kron_tags([op.tags for op in self.ops]))
 
     def _plan(self, adjoint):
@@ -201,7 +200,6 @@ class Kronecker(LinearOperator):
         return out
 
     def _to_dense(self):
-
         dense = dense_children(self.ops, self.dtype)  # dense(A ⊗ B) = kron(dense A, dense B)
         return super()._to_dense() if dense is None else functools.reduce(_kron, dense)
 
@@ -245,7 +243,6 @@ def _kron(a, b):
 
 def _plain_matrix(op):
     """The ``(M, N)`` weight of a Dense that is a plain matrix between 1-D shapes, else None."""
-
     if type(op) is not Dense or len(op.isize) != 1 or len(op.osize) != 1:
         return None
     wlab, ilab, olab = op.labels

@@ -200,7 +200,6 @@ class Woodbury(LinearOperator):
         self.lowrank = lowrank
 
     def _lazy_tags(self):
-
         return lazy_tags(self, lambda: _tags(self.dpart.tags, self.lowrank.tags))
 
     def _parts(self, dtype):
@@ -252,7 +251,6 @@ class Woodbury(LinearOperator):
         return Woodbury(self.dpart.conj(), self.lowrank.conj())
 
     def _inverse(self):
-
         return Sum(self.dpart, self.lowrank)  # ((D + UVᴴ)⁻¹)⁻¹ = D + UVᴴ
 
     def _renamed(self, ishape, oshape):

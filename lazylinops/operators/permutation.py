@@ -85,14 +85,12 @@ class Permutation(LinearOperator):
         return y.index_select(self.axis - len(self.isize), self._inv())  # Pᴴ = P⁻¹ = permutation by argsort(perm)
 
     def _adjoint(self):
-
         return swapped(self._new(self._inv()), self)  # Pᴴ = P⁻¹, output names back to input names
 
     def _conj(self):
         return self
 
     def _normal(self):
-
         return Identity(self.isize, self.ishape, dtype=self.dtype, device=self.device)  # Pᴴ P = I
 
     def _inverse(self):

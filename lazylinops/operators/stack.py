@@ -130,7 +130,6 @@ class Concat(LinearOperator):
         self.iblocks, self.oblocks = iblocks, oblocks
 
     def _lazy_tags(self):
-
         return lazy_tags(self, lambda: _block_tags(self.ops, [op.tags for op in self.ops], self.iaxis, self.oaxis))
 
     def _like(self, ops, idim, odim):
@@ -164,7 +163,6 @@ class Concat(LinearOperator):
         return self._like([op.conj() for op in self.ops], self.idim, self.odim)
 
     def _normal(self):
-
         if self.idim is not None and self.odim is not None:
             return self._like(
                 [op.N for op in self.ops], self.idim, self.idim

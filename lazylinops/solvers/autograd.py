@@ -41,12 +41,10 @@ class Spec:
 
 
 def _identity(N):
-
     return Identity(N.isize, N.ishape, dtype=N.dtype, device=N.device)
 
 
 def _core(kind):
-
     return solve_core if kind == "solve" else lstsq_core
 
 

@@ -32,7 +32,6 @@ class Inverse(LinearOperator):
     """
 
     def __init__(self, A, **solve_options):
-
         if not isinstance(A, LinearOperator):
             raise TypeError(f"Inverse: A must be an operator, got {type(A).__name__}")
         allowed = inverse_options()
@@ -49,7 +48,6 @@ class Inverse(LinearOperator):
         self.options = tuple(sorted({**solve_options, **({"M": M} if isinstance(M, str) else {})}.items()))
 
     def _lazy_tags(self):
-
         return lazy_tags(self, lambda: inverse_tags(self.op.tags))
 
     def _opts(self, adjoint=False):
@@ -71,7 +69,6 @@ class Inverse(LinearOperator):
         return kw
 
     def _solve(self, A, y, adjoint):
-
         opts = self._opts(adjoint)
         x, info = run_named("solve", "Inverse", A, y, opts)
         finish(x, info, opts.on_failure, "Inverse")
@@ -93,7 +90,6 @@ class Inverse(LinearOperator):
         return self.op  # (A⁻¹)⁻¹ = A
 
     def _diagonal(self):
-
         inv = structural_inverse(self.op)
         if inv is None or inverse_kind(inv)[1]:  # a conditional formula (Woodbury) may not hold for this A
             return None

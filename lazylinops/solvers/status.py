@@ -156,7 +156,7 @@ def progress_bar(who, progress, total):
         from tqdm.auto import tqdm  # noqa: PLC0415  an optional dependency, imported only when asked for
     except ImportError:
         warn(
-            f"{who}: progress=True needs tqdm (pip install tqdm, or the plot extra: pip install -e \".[plot]\"); "
+            f'{who}: progress=True needs tqdm (pip install tqdm, or the plot extra: pip install -e ".[plot]"); '
             "running without a progress bar",
             RuntimeWarning,
         )

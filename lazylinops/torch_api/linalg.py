@@ -58,7 +58,6 @@ def lstsq(A, B, rcond=None, *, driver=None):
 
 
 def _spectral(A, ord, keepdim, dtype):
-
     val = spectral_norm(A, largest=ord == 2)
     if keepdim:
         val = val.reshape(1, 1)

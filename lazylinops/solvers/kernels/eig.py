@@ -87,7 +87,6 @@ def power_method(A, *, maxiter=None, rtol=None, x0=None, callback=None, on_failu
 
 
 def _finite_inputs(who, A, x0):
-
     verify_weights(who, A, A._flat_weights())
     check_finite_tensor(who, "x0", x0 if isinstance(x0, torch.Tensor) else None)
 
