@@ -15,6 +15,21 @@ def Dim(spec):
 
     A new name starts at each capital letter and at each space; tuples pass through.
 
+    Parameters
+    ----------
+    spec : str, tuple of str, list of str or None
+        ``"HW"``, ``"KxKy"``, ``"H W"`` or ``("H", "W")``; None passes through.
+
+    Returns
+    -------
+    tuple of str or None
+        The dim names, in order (None for None).
+
+    Raises
+    ------
+    ShapeError
+        ``spec`` is of another type, or a tuple holds an empty or non-string name.
+
     >>> Dim("HW"), Dim("KxKy"), Dim("H W"), Dim(""), Dim("xy")
     (('H', 'W'), ('Kx', 'Ky'), ('H', 'W'), (), ('xy',))
     """

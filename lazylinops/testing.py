@@ -36,7 +36,23 @@ class CheckNotApplicable(CheckSkipped):
 
 
 def default_rtol(dtype):
-    """The default tolerance: ``1e-4`` in single (or half) precision, ``1e-10`` in double."""
+    """The default tolerance: ``1e-4`` in single (or half) precision, ``1e-10`` in double.
+
+    Parameters
+    ----------
+    dtype : torch.dtype
+        The dtype compared (an operator's or a tensor's).
+
+    Returns
+    -------
+    float
+        ``1e-10`` for ``float64``/``complex128``, ``1e-4`` for any other dtype.
+
+    >>> import torch
+    >>> from lazylinops.testing import default_rtol
+    >>> default_rtol(torch.float64), default_rtol(torch.complex64)
+    (1e-10, 0.0001)
+    """
     return 1e-10 if dtype in (torch.float64, torch.complex128) else 1e-4
 
 
@@ -56,6 +72,11 @@ def assert_close(actual, expected, rtol=None, what="result"):
         Relative tolerance; ``default_rtol(expected.dtype)`` when None.
     what : str
         What is compared, for the error message.
+
+    Returns
+    -------
+    None
+        When the values agree.
 
     Raises
     ------
@@ -96,11 +117,33 @@ def _check(cond, message):
 def dottest(A, *, rtol=None, generator=None, raise_error=True):
     """The adjoint (dot) test ``|⟨A x, y⟩ − ⟨x, Aᴴ y⟩| ≤ rtol·(‖A x‖‖y‖ + ‖x‖‖Aᴴ y‖)`` on random ``x, y``.
 
+    ``x`` and ``y`` are drawn in ``A.dtype`` on the CPU, then moved to ``A.device``; ``A(x)`` and
+    ``A.H(y)`` are the named applies.
+
+    Parameters
+    ----------
+    A : LinearOperator
+        The operator under test.
+    rtol : float, optional
+        Relative tolerance; ``default_rtol(A.dtype)`` when None.
+    generator : torch.Generator, optional
+        A CPU generator for ``x`` and ``y``; a fresh one seeded with 0 when None.
+    raise_error : bool
+        True (default): a failure raises ``AssertionError``; False: it returns False.
+
+    Returns
+    -------
+    bool
+        True when the test passes (False on failure with ``raise_error=False``).
+
+    Raises
+    ------
+    AssertionError
+        The test fails and ``raise_error`` is True; the message gives both inner products.
+
     >>> import torch, lazylinops as ll
     >>> ll.testing.dottest(ll.FFT((8,)))
     True
-
-    Returns True, or raises ``AssertionError`` (``raise_error=False``: returns False).
     """
     gen = generator or torch.Generator(device="cpu").manual_seed(0)
     x = torch.randn(*A.isize, dtype=A.dtype, generator=gen).to(A.device)
@@ -530,7 +573,31 @@ def check_operator(A, *, rtol=None, checks=None, generator=None):
     Raises ``AssertionError`` on the first failure; a check that cannot run on ``A`` (``CheckSkipped``:
     an operator that cannot be pickled, an inverse hook on a singular operator) is skipped with a
     ``UserWarning`` saying why; one with nothing to check (``CheckNotApplicable``: a hook the class
-    does not define) is passed over silently. ``generator`` is accepted for compatibility; the checks use fixed seeds.
+    does not define) is passed over silently.
+
+    Parameters
+    ----------
+    A : LinearOperator
+        The operator under test (compared against ``A.to_dense()``).
+    rtol : float, optional
+        Relative tolerance for every check; ``default_rtol(A.dtype)`` when None.
+    checks : str or sequence of str, optional
+        Names of checks to run (keys of ``CHECKS``, e.g. ``"apply"``, ``"adjoint"``); all, in
+        order, when None.
+    generator : torch.Generator, optional
+        Accepted for compatibility and ignored: the checks use fixed seeds.
+
+    Returns
+    -------
+    bool
+        True when every check run passed.
+
+    Raises
+    ------
+    AssertionError
+        The first failing check, saying what differs and by how much.
+    ValueError
+        ``checks`` names an unknown check.
 
     >>> import torch, lazylinops as ll
     >>> ll.testing.check_operator(ll.Diagonal(torch.arange(1.0, 4.0, dtype=torch.float64)))

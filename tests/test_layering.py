@@ -24,6 +24,7 @@ LAYERS = {
     "solvers": 5,
     "torch_api": 6,
     "testing": 7,
+    "show": 7,
     "demo": 8,
     "__main__": 9,
     "": 8,  # the package root: re-exports only
@@ -180,3 +181,13 @@ def test_no_private_names_across_modules():
                 if names:
                     bad.append(f"{module}:{node.lineno} imports {names}")
     assert not bad, "private names imported across module boundaries:\n" + "\n".join(bad)
+
+
+def test_package_root_exposes_its_submodules_in_a_fresh_interpreter():
+    """``ll.testing``/``ll.tiling`` after a bare ``import lazylinops`` (the move once dropped the root's import)."""
+    import subprocess
+    import sys
+
+    code = "import lazylinops as ll; ll.testing.check_operator; ll.tiling.split; print(len(ll.__all__))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

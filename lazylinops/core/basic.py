@@ -5,6 +5,7 @@ import math
 import torch
 
 from ..dims import as_size
+from ..display import fmt_value
 from ..dtypes import as_device, complex_dtype
 from ..errors import ShapeError
 from .base import LinearOperator, same_names, swapped
@@ -32,6 +33,19 @@ class Identity(LinearOperator):
     """The identity ``I x = x`` on a named shape.
 
     Weightless: computes in the promoted dtype of its input. O(1) apply (returns the input).
+    Tagged hermitian, positive definite and unitary.
+
+    Parameters
+    ----------
+    size : int or tuple of int
+        The named shape's sizes (input and output).
+    ioshape : str or tuple of str, optional
+        Dim names of input and output (``"HW"`` or ``("H", "W")``); positional names
+        ``d0, d1, …`` when None.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
 
     >>> import torch, lazylinops as ll
     >>> I = ll.Identity((2, 3), "HW")
@@ -88,6 +102,23 @@ class Identity(LinearOperator):
 
 class Zero(LinearOperator):
     """The zero map from ``isize`` to ``osize``: ``0 x = 0``.
+
+    Weightless; its output is zeros of the output sizes. Tagged hermitian when square.
+
+    Parameters
+    ----------
+    isize : int or tuple of int
+        Input sizes.
+    osize : int or tuple of int
+        Output sizes.
+    ishape : str or tuple of str, optional
+        Input dim names; positional names when None (``oshape`` when the sizes agree).
+    oshape : str or tuple of str, optional
+        Output dim names; positional names when None (``ishape`` when the sizes agree).
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
 
     >>> import torch, lazylinops as ll
     >>> ll.Zero((3,), (2,))(torch.ones(3)).tolist()
@@ -192,6 +223,31 @@ def value_tags(w):
 class Scalar(LinearOperator):
     """Scaling ``c·I`` on a named shape; ``c`` a number or a 0-d tensor (may require grad).
 
+    O(n) apply. Tagged hermitian for a real ``c``; psd/pd tags follow the value on request.
+
+    Parameters
+    ----------
+    value : int, float, complex or torch.Tensor
+        The scale ``c``: a Python number or a one-element tensor (its gradient is kept).
+    size : int or tuple of int
+        The named shape's sizes (input and output).
+    ioshape : str or tuple of str, optional
+        Dim names of input and output (``"HW"`` or ``("H", "W")``); positional names
+        ``d0, d1, …`` when None.
+    dtype : torch.dtype, optional
+        Dtype of the weight and the operator; when None, a floating or complex tensor keeps its
+        dtype, an integer tensor or a real number gets the default dtype, and a complex number
+        its complex counterpart.
+    device : torch.device or str, optional
+        Device of the weight; a tensor's own device (a number: the CPU) when None.
+
+    Raises
+    ------
+    ValueError
+        ``value`` is a tensor with more than one element.
+    TypeError
+        ``value`` is neither a number nor a tensor.
+
     >>> import torch, lazylinops as ll
     >>> S = ll.Scalar(2.0, (3,))
     >>> (S @ torch.ones(3)).tolist(), S.N.to_dense()[0, 0].item()
@@ -243,13 +299,34 @@ class Scalar(LinearOperator):
         return _scaled_identity_block(self, tile)  # a diagonal block of c I is c I (the weight is shared)
 
     def _repr_extra(self):
-        return f"value {self.weight.dtype}" + (" (requires grad)" if self.weight.requires_grad else "")
+        w = self.weight  # its number when on the CPU; "(on cuda:0)" otherwise (no sync in a repr)
+        return f"value {fmt_value(w)} {w.dtype}" + (" (requires grad)" if w.requires_grad else "")
 
 
 class Reshape(LinearOperator):
     """``y = x.reshape(*batch, *osize)``: a permutation-free relabelling of the same elements.
 
     Orthogonal (``Reshape.N`` is ``Identity``); apply is a view when possible.
+
+    Parameters
+    ----------
+    isize : int or tuple of int
+        Input sizes.
+    osize : int or tuple of int
+        Output sizes, with as many elements as ``isize``.
+    ishape : str or tuple of str, optional
+        Input dim names; positional names when None (``oshape`` when the sizes agree).
+    oshape : str or tuple of str, optional
+        Output dim names; positional names when None (``ishape`` when the sizes agree).
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+
+    Raises
+    ------
+    ShapeError
+        ``isize`` and ``osize`` hold different numbers of elements.
 
     >>> import torch, lazylinops as ll
     >>> R = ll.Reshape((2, 3), (6,), ishape="HW", oshape="N")

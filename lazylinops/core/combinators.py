@@ -81,7 +81,25 @@ class Chain(LinearOperator):
     """Composition ``ops[0] @ ops[1] @ …`` (``ops[-1]`` applies first); names must match.
 
     ``A @ B`` builds a simplified Chain (and joins differing names with a ``Reshape``);
-    ``Chain`` itself is the strict form. Apply cost: the sum of the parts'.
+    ``Chain`` itself is the strict form: nested Chains are flattened, nothing else is
+    simplified. Apply cost: the sum of the parts'. The dtype is the promoted dtype of the parts.
+
+    Parameters
+    ----------
+    *ops : LinearOperator
+        One or more operators, leftmost first: each one's input names and sizes must equal the
+        output names and sizes of the next, and its input device the next one's output device.
+
+    Raises
+    ------
+    ValueError
+        No operator given.
+    TypeError
+        An argument is not a LinearOperator.
+    ShapeError
+        Adjacent named shapes differ (use ``A @ B``, ``ll.Reshape`` or ``.rename()``).
+    DeviceError
+        Adjacent devices differ (move one with ``.to`` or put ``ll.ToDevice`` between them).
 
     >>> import torch, lazylinops as ll
     >>> F, D = ll.FFT((4,), "N"), ll.Diagonal(torch.arange(1.0, 5.0), "N")
@@ -254,7 +272,25 @@ def _sum_tags(ops, eager=False):
 class Sum(LinearOperator):
     """Sum ``ops[0] + ops[1] + …`` of operators with identical named shapes.
 
-    ``A + B`` is the lenient, simplifying form. Apply cost: the sum of the parts'.
+    ``A + B`` is the lenient, simplifying form; ``Sum`` itself is strict and only flattens
+    nested Sums. Apply cost: the sum of the parts'. The dtype is the promoted dtype of the terms;
+    tags follow the terms: Σ hermitian is hermitian, Σ psd is psd, psd + pd is pd.
+
+    Parameters
+    ----------
+    *ops : LinearOperator
+        One or more operators with the same input and output names and sizes, on one device.
+
+    Raises
+    ------
+    ValueError
+        No operator given.
+    TypeError
+        An argument is not a LinearOperator.
+    ShapeError
+        The terms' named shapes differ (use ``A + B`` or ``.rename()``).
+    DeviceError
+        The terms are on different devices.
 
     >>> import torch, lazylinops as ll
     >>> S = ll.Sum(ll.Identity((3,)), ll.Scalar(2.0, (3,)))
@@ -362,7 +398,25 @@ class Sum(LinearOperator):
 
 
 class Adjoint(LinearOperator):
-    """The lazy adjoint ``Aᴴ`` of an operator without a structural one."""
+    """The lazy adjoint ``Aᴴ`` of an operator without a structural one.
+
+    What ``A.H`` gives when ``A``'s class has no ``_adjoint`` hook: it applies
+    ``A._apply_adjoint``; its input names/sizes are ``A``'s output ones and vice versa, and its
+    input device is ``A``'s output device. ``Adjoint(A).H`` is ``A`` again.
+
+    Parameters
+    ----------
+    op : LinearOperator
+        The operator ``A`` to take the adjoint of.
+
+    >>> import torch, lazylinops as ll
+    >>> A = ll.Dense(torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
+    >>> B = ll.Adjoint(A)
+    >>> B.shape, (B @ torch.ones(3)).tolist()
+    (torch.Size([2, 3]), [9.0, 12.0])
+
+    Dense equivalent: ``A.to_dense().mH``.
+    """
 
     def __init__(self, op):
         self._init_like(op, adjoint=True, tags=op._tags, device=op.odevice)
@@ -415,7 +469,23 @@ class Adjoint(LinearOperator):
 
 
 class Conj(LinearOperator):
-    """The lazy elementwise conjugate ``conj(A)``: ``conj(A) x = conj(A conj(x))``."""
+    """The lazy elementwise conjugate ``conj(A)``: ``conj(A) x = conj(A conj(x))``.
+
+    What ``A.conj()`` gives for a complex operator whose class has no ``_conj`` hook. Same
+    named shapes, dtype and device as ``A``.
+
+    Parameters
+    ----------
+    op : LinearOperator
+        The operator ``A`` to conjugate.
+
+    >>> import torch, lazylinops as ll
+    >>> A = ll.Dense(torch.tensor([[1j, 2.0], [0.0, 1 - 1j]]))
+    >>> (ll.Conj(A) @ torch.ones(2, dtype=torch.complex64)).tolist()
+    [(2-1j), (1+1j)]
+
+    Dense equivalent: ``A.to_dense().conj()``.
+    """
 
     def __init__(self, op):
         self._init_like(op, tags=op._tags)
@@ -460,6 +530,26 @@ class RealPart(LinearOperator):
 
     ``dtype`` is the real counterpart of ``A.dtype`` by default; a complex ``dtype`` gives the
     same (real-valued) matrix in a complex dtype, which is what ``.to(complex)`` of it is.
+
+    Parameters
+    ----------
+    op : LinearOperator
+        A complex operator ``A``.
+    dtype : torch.dtype, optional
+        Dtype of the result; the real counterpart of ``A.dtype`` when None.
+
+    Raises
+    ------
+    ValueError
+        ``op`` is not complex.
+
+    >>> import torch, lazylinops as ll
+    >>> A = ll.Dense(torch.tensor([[1 + 1j, 2j], [3.0, 4 - 1j]]))
+    >>> R = ll.RealPart(A)
+    >>> R.dtype, (R @ torch.ones(2)).tolist()
+    (torch.float32, [1.0, 7.0])
+
+    Dense equivalent: ``A.to_dense().real``.
     """
 
     def __init__(self, op, dtype=None):

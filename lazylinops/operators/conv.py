@@ -26,6 +26,35 @@ class Convolve(LinearOperator):
     O(n·taps)) for kernels up to 64 taps and by zero-padded FFT (O(n log n)) beyond.
     The adjoint is a correlation, itself a ``Convolve`` with ``conj(flip(h))``.
 
+    Parameters
+    ----------
+    kernel : torch.Tensor
+        The kernel ``h``, one tensor dim per convolved dim (at least one tap); its dtype and
+        device are the operator's.
+    size : int or tuple of int
+        The signal's sizes (input and output).
+    ioshape : str or tuple of str, optional
+        Dim names of input and output; positional names ``d0, d1, …`` when None.
+    dim : str or tuple of str, optional
+        The convolved dims, ``kernel.ndim`` distinct names of ``ioshape``; the last
+        ``kernel.ndim`` dims when None.
+    offset : int or tuple of int
+        Index of the kernel's centre, per convolved dim (one int applies to all);
+        ``0 ≤ offset < kernel.shape[k]``.
+    method : {"auto", "direct", "fft"}
+        ``"direct"`` (``convNd``, up to 3 convolved dims), ``"fft"`` (zero-padded FFT), or
+        ``"auto"``: direct up to 64 taps, FFT beyond.
+
+    Raises
+    ------
+    TypeError
+        ``kernel`` is not a tensor.
+    ShapeError
+        ``kernel`` is empty or 0-d, has more dims than ``size``, or ``dim`` does not name one
+        distinct dim of ``ioshape`` per kernel dim.
+    ValueError
+        A bad ``method`` or ``offset``, or ``method="direct"`` with more than 3 convolved dims.
+
     >>> import torch, lazylinops as ll
     >>> C = ll.Convolve(torch.tensor([1.0, 2.0, 3.0]), (5,), offset=1)
     >>> C(torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0])).tolist()

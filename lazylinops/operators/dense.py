@@ -73,6 +73,30 @@ class Dense(LinearOperator):
     of ``ishape`` not in ``oshape``; names in both are elementwise (e.g. coil maps).
     Apply is one GEMM/einsum, O(weight.numel() · batch).
 
+    Parameters
+    ----------
+    weight : torch.Tensor
+        The matrix ``W`` (floating or complex; may require grad): ``(M, N)``, or
+        ``(*osize, *isize)`` when ``ishape``/``oshape`` name more dims, or any shape named by
+        ``weightshape``. Its dtype and device are the operator's.
+    weightshape : str or tuple of str, optional
+        Names of ``weight``'s dims, which makes the operator an einsum; then ``ishape`` and
+        ``oshape`` are required and every one of their names must be in ``weightshape``.
+    ishape : str or tuple of str, optional
+        Input dim names. Without ``weightshape`` they name ``weight``'s trailing dims (positional
+        names when None).
+    oshape : str or tuple of str, optional
+        Output dim names. Without ``weightshape`` they name ``weight``'s leading dims (positional
+        names when None).
+
+    Raises
+    ------
+    TypeError
+        ``weight`` is not a tensor.
+    ShapeError
+        The names do not fit ``weight``'s dims, or a name of ``ishape``/``oshape`` is missing
+        from ``weightshape``.
+
     >>> import torch, lazylinops as ll
     >>> W = torch.arange(6.0).reshape(2, 3)
     >>> A = ll.Dense(W)

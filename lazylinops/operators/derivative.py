@@ -211,6 +211,35 @@ class FirstDerivative(_Derivative):
     Rows the stencil cannot reach are 0, or with ``edge=True`` (centered only, as in PyLops)
     one-sided/reduced differences. ``dim=None`` is the last dim. O(n) apply.
 
+    Parameters
+    ----------
+    size : int or tuple of int
+        The signal's sizes (input and output).
+    ioshape : str or tuple of str, optional
+        Dim names of the signal; positional names ``d0, d1, …`` when None.
+    dim : str, optional
+        The differentiated dim, one name of ``ioshape``; the last dim when None.
+    sampling : float
+        Grid step ``Δ`` (non-zero).
+    kind : {"centered", "forward", "backward"}
+        The stencil.
+    edge : bool
+        Fill the rows a centered stencil cannot reach with one-sided/reduced differences
+        (ignored by forward/backward stencils).
+    order : {3, 5}
+        Points of the centered stencil (ignored by forward/backward stencils).
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+
+    Raises
+    ------
+    ValueError
+        A bad ``kind``, ``order`` or ``sampling``.
+    ShapeError
+        ``dim`` is not a name of ``ioshape``, or the dim is too short for the stencil.
+
     >>> import torch, lazylinops as ll
     >>> D = ll.FirstDerivative((5,), kind="forward")
     >>> D(torch.arange(5.0) ** 2).tolist()
@@ -283,6 +312,32 @@ class SecondDerivative(_Derivative):
     ``"forward"``: ``(x[i+2] − 2x[i+1] + x[i]) / Δ²``; ``"backward"``: ``(x[i] − 2x[i−1] + x[i−2]) / Δ²``.
     ``dim=None`` is the last dim. O(n) apply.
 
+    Parameters
+    ----------
+    size : int or tuple of int
+        The signal's sizes (input and output).
+    ioshape : str or tuple of str, optional
+        Dim names of the signal; positional names ``d0, d1, …`` when None.
+    dim : str, optional
+        The differentiated dim, one name of ``ioshape``; the last dim when None.
+    sampling : float
+        Grid step ``Δ`` (non-zero).
+    kind : {"centered", "forward", "backward"}
+        The stencil.
+    edge : bool
+        With ``kind="centered"``, fill the first and last rows with one-sided differences.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+
+    Raises
+    ------
+    ValueError
+        A bad ``kind`` or ``sampling``.
+    ShapeError
+        ``dim`` is not a name of ``ioshape``, or the dim is too short for the stencil.
+
     >>> import torch, lazylinops as ll
     >>> D2 = ll.SecondDerivative((5,))
     >>> D2(torch.arange(5.0) ** 2).tolist()
@@ -334,6 +389,35 @@ class Laplacian(_Derivative):
     in PyLops 2.8's ``Laplacian`` (``weights`` and ``sampling`` default to ones). One
     deliberate difference: PyLops passes ``kind`` only to the first axis (later axes fall back
     to centered); here ``kind`` applies to every dim, as documented by both. O(n·len(dims)).
+
+    Parameters
+    ----------
+    size : int or tuple of int
+        The signal's sizes (input and output).
+    ioshape : str or tuple of str, optional
+        Dim names of the signal; positional names ``d0, d1, …`` when None.
+    dims : str or tuple of str, optional
+        Distinct names of ``ioshape`` to differentiate along; all dims when None.
+    weights : float or sequence of float, optional
+        ``w_d``, one per dim of ``dims`` (a number applies to all); ones when None.
+    sampling : float or sequence of float, optional
+        Grid steps ``Δ_d`` (non-zero), one per dim of ``dims`` (a number applies to all); ones
+        when None.
+    edge : bool
+        With ``kind="centered"``, one-sided differences in each dim's first and last rows.
+    kind : {"centered", "forward", "backward"}
+        The stencil.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+
+    Raises
+    ------
+    ValueError
+        A bad ``kind`` or ``sampling``, or ``weights``/``sampling`` of the wrong length.
+    ShapeError
+        ``dims`` are not distinct names of ``ioshape``, or a dim is too short for the stencil.
 
     >>> import torch, lazylinops as ll
     >>> L = ll.Laplacian((4, 5), "HW")
@@ -406,6 +490,35 @@ class Gradient(_Derivative):
     output named ``(gdim, *ioshape)`` of size ``(len(dims), *size)`` — PyLops 2.8's
     ``Gradient`` (its VStack of first derivatives, centered order 3). ``dims=None``: all dims.
     The adjoint sums the directional adjoints (a negative divergence). O(n·len(dims)).
+
+    Parameters
+    ----------
+    size : int or tuple of int
+        The signal's sizes (input and output).
+    ioshape : str or tuple of str, optional
+        Dim names of the signal; positional names ``d0, d1, …`` when None.
+    dims : str or tuple of str, optional
+        Distinct names of ``ioshape`` to differentiate along, in output order; all dims when None.
+    sampling : float or sequence of float, optional
+        Grid steps ``Δ_g`` (non-zero), one per dim of ``dims`` (a number applies to all); ones
+        when None.
+    edge : bool
+        With ``kind="centered"``, one-sided differences in each dim's first and last rows.
+    kind : {"centered", "forward", "backward"}
+        The stencil.
+    gdim : str
+        Name of the new leading output dim that indexes the directions.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+
+    Raises
+    ------
+    ValueError
+        A bad ``kind`` or ``sampling``.
+    ShapeError
+        ``dims`` are not distinct names of ``ioshape``, or ``gdim`` is not one new name.
 
     >>> import torch, lazylinops as ll
     >>> G = ll.Gradient((4, 5), "HW", kind="forward")

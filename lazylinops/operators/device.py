@@ -19,6 +19,19 @@ class ToDevice(LinearOperator):
     coincide). Weightless: computes in the promoted input dtype. ``meta`` devices work for
     placement-only checks.
 
+    Parameters
+    ----------
+    idevice : torch.device or str
+        Where inputs live (the operator's ``device``).
+    odevice : torch.device or str
+        Where outputs are placed.
+    size : int or tuple of int
+        The named shape's sizes (input and output).
+    ioshape : str or tuple of str, optional
+        Dim names of input and output; positional names ``d0, d1, …`` when None.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+
     >>> import torch, lazylinops as ll
     >>> T = ll.ToDevice("cpu", "meta", (3,))
     >>> T(torch.ones(3)).device, T.H.odevice

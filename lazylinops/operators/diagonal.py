@@ -17,6 +17,23 @@ class Diagonal(LinearOperator):
     The weight aligns with the trailing named dims (torch broadcasting), so a ``(H, W)``
     weight on ``ioshape="CHW"`` scales every channel alike. Apply and adjoint are O(n).
 
+    Parameters
+    ----------
+    weight : torch.Tensor
+        The diagonal ``w`` (floating or complex; may require grad); its dtype and device are
+        the operator's.
+    ioshape : str or tuple of str, optional
+        Dim names of input and output; positional names ``d0, d1, …`` when None.
+    size : int or tuple of int, optional
+        The named shape's sizes, to which ``weight`` broadcasts; ``weight.shape`` when None.
+
+    Raises
+    ------
+    TypeError
+        ``weight`` is not a tensor.
+    ShapeError
+        ``weight`` does not broadcast to ``size``.
+
     >>> import torch, lazylinops as ll
     >>> D = ll.Diagonal(torch.tensor([1.0, 2.0, 3.0]), "N")
     >>> D(torch.ones(3)).tolist(), D.N.to_dense().diagonal().tolist()

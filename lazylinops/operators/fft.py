@@ -23,6 +23,35 @@ class FFT(LinearOperator):
     follow ``torch.fft.fftn`` with exact adjoints. ``centered=True`` puts the zero
     frequency in the middle: ``fftshift ∘ F ∘ ifftshift``. O(n log n) apply.
 
+    Parameters
+    ----------
+    size : int or tuple of int
+        Input and output sizes.
+    ioshape : str or tuple of str, optional
+        Input dim names (and output ones unless ``oshape``); positional names when None.
+    dim : str or tuple of str, optional
+        The transformed dims, names of ``ioshape``; all dims when None.
+    norm : {"ortho", "backward", "forward"}
+        Normalisation, as ``torch.fft.fftn``.
+    centered : bool
+        Zero frequency in the middle (``fftshift ∘ F ∘ ifftshift``).
+    oshape : str or tuple of str, optional
+        Output dim names; ``ioshape`` when None.
+    dtype : torch.dtype, optional
+        A complex dtype; the complex counterpart of the default dtype when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+    inverse : bool
+        Build the adjoint ``Fᴴ`` instead (``torch.fft.ifftn`` with the norm that makes it the
+        exact adjoint; the inverse when ``norm="ortho"``). What ``F.H`` uses.
+
+    Raises
+    ------
+    ValueError
+        A bad ``norm`` or a real ``dtype``.
+    ShapeError
+        ``dim`` names a dim not in ``ioshape``.
+
     >>> import torch, lazylinops as ll
     >>> F = ll.FFT((8, 8), "HW", oshape="KxKy")
     >>> F(torch.randn(8, 8)).shape, type(F.N).__name__

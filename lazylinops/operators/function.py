@@ -30,6 +30,32 @@ class FromFunction(LinearOperator):
     registered with ``torch.serialization.add_safe_globals([fn])``. Lambdas and local
     functions raise a clear ``pickle.PicklingError`` (``copy.deepcopy`` still works).
 
+    Parameters
+    ----------
+    fn : callable
+        The linear map, ``fn(x)`` with ``x`` of shape ``(*batch, *isize)`` returning
+        ``(*batch, *osize)``.
+    isize : int or tuple of int
+        Input sizes.
+    osize : int or tuple of int
+        Output sizes.
+    ishape : str or tuple of str, optional
+        Input dim names; positional names when None (``oshape`` when the sizes agree).
+    oshape : str or tuple of str, optional
+        Output dim names; positional names when None (``ishape`` when the sizes agree).
+    adjoint : callable, optional
+        ``Aᴴ``, ``adjoint(y)`` with ``y`` of shape ``(*batch, *osize)`` returning
+        ``(*batch, *isize)``; a vector–Jacobian product of ``fn`` when None.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+
+    Raises
+    ------
+    TypeError
+        ``fn`` is not callable, or ``adjoint`` is neither callable nor None.
+
     >>> import torch, lazylinops as ll
     >>> A = ll.FromFunction(lambda x: torch.cumsum(x, -1), (4,), (4,))
     >>> A.H(torch.ones(4)).tolist()

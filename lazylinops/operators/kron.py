@@ -44,6 +44,21 @@ class Kronecker(LinearOperator):
     ``.H``, ``.N`` and inverse are Kronecker products of the factors' (``.N`` of unitary factors is
     ``Identity``); the diagonal comes from the factors' diagonals, or their entries when non-square.
 
+    Parameters
+    ----------
+    *ops : LinearOperator
+        One or more factors, slowest first, all on one device; nested Kroneckers are
+        flattened. The dtype is the promoted dtype of the factors.
+
+    Raises
+    ------
+    ValueError
+        No factor given.
+    TypeError
+        A factor is not a LinearOperator.
+    DeviceError
+        The factors are on different devices.
+
     >>> import torch, lazylinops as ll
     >>> A, B = ll.Dense(torch.randn(3, 2)), ll.Dense(torch.randn(4, 5))
     >>> K = ll.Kronecker(A, B)

@@ -34,6 +34,27 @@ class LowRank(LinearOperator):
     inverts by the Woodbury identity (``Woodbury``) and ``ll.logdet`` uses the
     determinant lemma.
 
+    Parameters
+    ----------
+    U : torch.Tensor
+        Left factor, shape ``(*osize, r)`` (at least 2-D; may require grad).
+    V : torch.Tensor, optional
+        Right factor, shape ``(*isize, r)`` with the same ``r``, on ``U``'s device; None gives
+        the Hermitian PSD ``U Uᴴ``. The dtype is the promoted dtype of ``U`` and ``V``.
+    ishape : str or tuple of str, optional
+        Input dim names; ``oshape`` when None and ``V`` is None, else positional names.
+    oshape : str or tuple of str, optional
+        Output dim names; ``ishape`` when None and ``V`` is None, else positional names.
+
+    Raises
+    ------
+    TypeError
+        A factor is not a tensor.
+    ShapeError
+        A factor has fewer than 2 dims, or the ranks differ.
+    DeviceError
+        ``U`` and ``V`` are on different devices.
+
     >>> import torch, lazylinops as ll
     >>> U = torch.randn(5, 2)
     >>> L = ll.LowRank(U)
@@ -164,6 +185,18 @@ class Woodbury(LinearOperator):
     ``r×r`` LU solve; the capacitance ``I + VᴴD⁻¹U`` is factorised once (cached while no
     weight requires grad, so gradients stay exact). What ``(D + LowRank(U, V))._inverse()``
     returns; ``ll.solve`` uses it as the exact structural inverse.
+
+    Parameters
+    ----------
+    diag : LinearOperator
+        The diagonal part ``D`` (a Diagonal, Scalar or Identity).
+    lowrank : LowRank
+        The low-rank part ``U Vᴴ``: square, with ``diag``'s named shapes.
+
+    Raises
+    ------
+    ShapeError
+        ``lowrank`` is not a LowRank with ``diag``'s named shapes, or is not square.
 
     >>> import torch, lazylinops as ll
     >>> A = ll.Diagonal(torch.full((6,), 2.0)) + ll.LowRank(torch.randn(6, 2))

@@ -32,6 +32,31 @@ class Permutation(LinearOperator):
     are the inverse permutation, ``P.N`` is ``Identity``, and
     ``P @ Q`` of permutations along the same dim folds into one. O(n) apply (a gather).
 
+    Parameters
+    ----------
+    perm : torch.Tensor or sequence of int
+        A 1-D integer permutation of ``0 … n−1``.
+    ioshape : str or tuple of str, optional
+        Dim names of input and output; positional names ``d0, d1, …`` when None.
+    dim : str, optional
+        The permuted dim, one name of ``ioshape``; the last dim when None.
+    size : int or tuple of int, optional
+        The full sizes, with ``n`` along ``dim``; ``(n,)`` when None.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Where ``perm`` (and the operator) is placed; ``perm``'s device when None.
+
+    Raises
+    ------
+    TypeError
+        ``perm`` is not a 1-D integer tensor or a sequence of ints.
+    ShapeError
+        ``ioshape`` does not fit ``size``, ``dim`` is not one of its names, or ``perm``'s length
+        differs from the size of ``dim``.
+    ValueError
+        ``perm`` is not a permutation.
+
     >>> import torch, lazylinops as ll
     >>> P = ll.Permutation(torch.tensor([2, 0, 1]))
     >>> P(torch.tensor([10.0, 20.0, 30.0])).tolist(), type(P.N).__name__

@@ -22,6 +22,24 @@ class SumReduce(LinearOperator):
 
     The output keeps the other names in order. O(n) apply.
 
+    Parameters
+    ----------
+    size : int or tuple of int
+        Input sizes.
+    ioshape : str or tuple of str, optional
+        Input dim names; positional names ``d0, d1, …`` when None.
+    dims : str or tuple of str, optional
+        The summed dims, names of ``ioshape``; all dims when None.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+
+    Raises
+    ------
+    ShapeError
+        ``dims`` names a dim not in ``ioshape``.
+
     >>> import torch, lazylinops as ll
     >>> S = ll.SumReduce((2, 3), "CN", dims="C")
     >>> S(torch.ones(2, 3)).tolist(), S.oshape
@@ -83,6 +101,24 @@ class Broadcast(LinearOperator):
     ``size``/``ioshape`` are the output's; ``dims`` (default: all) are the repeated dims,
     absent from the input. ``Broadcast.N`` is ``Scalar(prod of repeats)``. The output is
     an expanded view (no copy).
+
+    Parameters
+    ----------
+    size : int or tuple of int
+        Output sizes.
+    ioshape : str or tuple of str, optional
+        Output dim names; positional names ``d0, d1, …`` when None.
+    dims : str or tuple of str, optional
+        The repeated dims, names of ``ioshape`` (absent from the input); all dims when None.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+
+    Raises
+    ------
+    ShapeError
+        ``dims`` names a dim not in ``ioshape``.
 
     >>> import torch, lazylinops as ll
     >>> B = ll.Broadcast((2, 3), "CN", dims="C")

@@ -58,6 +58,27 @@ class Pad(LinearOperator):
     The output keeps the input names unless ``oshape`` is given. ``Pad.N`` is the
     identity. O(n) apply.
 
+    Parameters
+    ----------
+    size : int or tuple of int
+        Input sizes.
+    pad : int, dict or sequence
+        Widths: ``{name: w}``, one ``w`` per dim, or one int for every dim; each ``w`` an int
+        (both sides) or ``(before, after)``; negative widths crop.
+    ioshape : str or tuple of str, optional
+        Input dim names; positional names ``d0, d1, …`` when None.
+    oshape : str or tuple of str, optional
+        Output dim names; the input names when None.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+
+    Raises
+    ------
+    ShapeError
+        Unknown dim names, the wrong number of widths, or widths removing more than the size.
+
     >>> import torch, lazylinops as ll
     >>> P = ll.Pad((2, 3), {"W": (1, 2)}, "HW")
     >>> P(torch.ones(2, 3)).shape, type(P.N).__name__
@@ -148,6 +169,28 @@ class Crop(Pad):
     ``crop`` is ``{name: w}`` or one entry per dim, each an int (both sides) or a
     ``(before, after)`` pair of elements removed. ``Crop.N`` is a 0/1 ``Mask``. O(n) apply.
 
+    Parameters
+    ----------
+    size : int or tuple of int
+        Input sizes.
+    crop : int, dict or sequence
+        Non-negative widths removed: ``{name: w}``, one ``w`` per dim, or one int for every
+        dim; each ``w`` an int (both sides) or ``(before, after)``.
+    ioshape : str or tuple of str, optional
+        Input dim names; positional names ``d0, d1, …`` when None.
+    oshape : str or tuple of str, optional
+        Output dim names; the input names when None.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Device of inputs and outputs; the CPU when None.
+
+    Raises
+    ------
+    ShapeError
+        Unknown dim names, the wrong number of widths, negative widths, or widths removing
+        more than the size.
+
     >>> import torch, lazylinops as ll
     >>> C = ll.Crop((4, 6), {"W": 1}, "HW")
     >>> C(torch.ones(4, 6)).shape, type(C.N).__name__
@@ -197,6 +240,28 @@ class Mask(LinearOperator):
 
     ``mask`` is bool (or 0/1) and broadcasts to ``size`` like a ``Diagonal`` weight.
     Weightless in dtype: computes in its input's dtype (``dtype=`` sets the matrix dtype).
+
+    Parameters
+    ----------
+    mask : torch.Tensor
+        Bool (or 0/1-valued) mask broadcasting to ``size``.
+    ioshape : str or tuple of str, optional
+        Dim names of input and output; positional names when None.
+    size : int or tuple of int, optional
+        The named shape's sizes; ``mask.shape`` when None.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Where the mask (and the operator) is placed; ``mask``'s device when None.
+
+    Raises
+    ------
+    TypeError
+        ``mask`` is not a tensor.
+    ValueError
+        ``mask`` has entries other than 0 and 1.
+    ShapeError
+        ``mask`` does not broadcast to ``size``.
 
     >>> import torch, lazylinops as ll
     >>> M = ll.Mask(torch.tensor([True, False, True]), "N")
@@ -278,6 +343,33 @@ class Sample(LinearOperator):
     ``indices`` is ``(K,)`` for one sampled dim or ``(K, D)`` (one multi-index per row)
     for ``D`` sampled dims ``dims`` (default: all). The adjoint scatters-adds, so repeated
     indices accumulate; ``Sample.N`` is the ``Diagonal`` of sample counts. O(K) apply.
+
+    Parameters
+    ----------
+    indices : torch.Tensor
+        Integer indices, ``(K,)`` for one sampled dim or ``(K, D)`` for ``D`` sampled dims.
+    size : int or tuple of int
+        Input sizes.
+    ishape : str or tuple of str, optional
+        Input dim names; positional names ``d0, d1, …`` when None.
+    oshape : str or tuple of str, optional
+        Output dim names: all of them, or one name for the points dim that replaces the
+        sampled run; ``"K"`` for that dim when None.
+    dims : str or tuple of str, optional
+        The sampled dims, adjacent names of ``ishape``; all dims when None.
+    dtype : torch.dtype, optional
+        Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Where the indices (and the operator) are placed; ``indices``' device when None.
+
+    Raises
+    ------
+    TypeError
+        ``indices`` is not an integer tensor.
+    ShapeError
+        ``dims`` are unknown or not adjacent, or ``indices`` has the wrong shape.
+    IndexError
+        An index is out of range.
 
     >>> import torch, lazylinops as ll
     >>> S = ll.Sample(torch.tensor([[0, 1], [2, 2]]), (3, 3), "HW", oshape="K")

@@ -15,6 +15,27 @@ class Sparse(LinearOperator):
     like any weight); ``osize``/``isize`` give named shapes to the rows and columns.
     The adjoint multiplies by the conjugate transpose. Apply costs ``O(nnz)`` per vector.
 
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        A 2-D sparse COO or CSR matrix ``(M, N)`` with scalar values (floating or complex);
+        its dtype and device are the operator's.
+    ishape : str or tuple of str, optional
+        Input dim names; positional names when None.
+    oshape : str or tuple of str, optional
+        Output dim names; positional names when None.
+    isize : int or tuple of int, optional
+        Input sizes, whose product must be ``N``; ``(N,)`` when None.
+    osize : int or tuple of int, optional
+        Output sizes, whose product must be ``M``; ``(M,)`` when None.
+
+    Raises
+    ------
+    TypeError
+        ``tensor`` is not a sparse COO or CSR tensor.
+    ShapeError
+        ``tensor`` is not a 2-D matrix, or ``isize``/``osize`` do not fit it.
+
     >>> import torch, lazylinops as ll
     >>> S = ll.Sparse(torch.tensor([[0.0, 2.0], [1.0, 0.0]]).to_sparse())
     >>> (S @ torch.tensor([1.0, 1.0])).tolist(), (S.H @ torch.tensor([1.0, 0.0])).tolist()

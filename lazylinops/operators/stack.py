@@ -88,6 +88,26 @@ class Concat(LinearOperator):
     ``diag(A, B)``. Blocks run in the promoted dtype; apply costs the blocks' applies.
     Block-diagonal operators invert, normalise and take diagonals blockwise.
 
+    Parameters
+    ----------
+    *ops : LinearOperator
+        The blocks, on one device. Their names must agree; sizes may differ only along the joined dims.
+    idim : str, optional
+        Input dim, present in every block, along which the input is split (results summed).
+    odim : str, optional
+        Output dim, present in every block, along which the outputs are concatenated.
+
+    Raises
+    ------
+    ValueError
+        Neither ``idim`` nor ``odim`` is given, or no block.
+    TypeError
+        A block is not a LinearOperator.
+    ShapeError
+        The blocks' named shapes do not fit together, or ``idim``/``odim`` is not one existing dim name.
+    DeviceError
+        The blocks are on different devices.
+
     >>> import torch, lazylinops as ll
     >>> A, B = ll.Dense(torch.ones(2, 3)), ll.Dense(2 * torch.ones(1, 3))
     >>> V = ll.Concat(A, B.rename(oshape=A.oshape), odim=A.oshape[0])
@@ -262,6 +282,26 @@ class Stack(Concat):
     """Blocks joined along a *new* leading named dim: ``odim`` stacks outputs
     (``y[k] = Aₖ x``), ``idim`` splits the input (``y = Σₖ Aₖ x[k]``), both give a
     batched block-diagonal operator (``y[k] = Aₖ x[k]``). All blocks share one shape.
+
+    Parameters
+    ----------
+    *ops : LinearOperator
+        The blocks, on one device. All blocks share one named shape.
+    idim : str, optional
+        New leading input dim, of size ``len(ops)``, whose slices feed the blocks (results summed).
+    odim : str, optional
+        New leading output dim, of size ``len(ops)``, along which the outputs are stacked.
+
+    Raises
+    ------
+    ValueError
+        Neither ``idim`` nor ``odim`` is given, or no block.
+    TypeError
+        A block is not a LinearOperator.
+    ShapeError
+        The blocks' named shapes do not fit together, or ``idim``/``odim`` is not one new dim name.
+    DeviceError
+        The blocks are on different devices.
 
     >>> import torch, lazylinops as ll
     >>> D1, D2 = ll.Diagonal(torch.ones(3), "N"), ll.Diagonal(2 * torch.ones(3), "N")

@@ -77,6 +77,27 @@ def distribute(A, specs, *, mover=None):
     several tiles on one device is moved there once. ``.H`` and ``.N`` of the result stay
     distributed; apply runs tiles concurrently on CUDA devices.
 
+    Parameters
+    ----------
+    A : LinearOperator
+        The operator to tile.
+    specs : BatchSpec or list of BatchSpec
+        How to cut and place the tiles; a list tiles each tile of one spec again by the next.
+    mover : WeightMover, optional
+        The memo of moved weights, to share moved tensors across calls; a fresh one when None.
+
+    Returns
+    -------
+    Tiled
+        Equal to ``A`` (same named shapes), on the first spec's base device.
+
+    Raises
+    ------
+    TypeError
+        ``A`` is not an operator or ``specs`` is not a BatchSpec or a non-empty list of them.
+    ShapeError
+        ``A`` cannot be split as asked (see ``ll.split``).
+
     >>> import torch, lazylinops as ll
     >>> A = ll.Diagonal(torch.rand(4, 3), "CN")
     >>> T = ll.distribute(A, ll.BatchSpec({"C": 1}, device_matrix=["cpu", "meta"]))
@@ -139,6 +160,18 @@ def materialize(A, specs):
     """The dense matrix of ``A``, built tile by tile on the tiles' devices (``specs`` as in
     ``distribute``) and gathered on the base device: no device builds a dense block larger
     than a tile, except the result itself.
+
+    Parameters
+    ----------
+    A : LinearOperator
+        The operator to densify.
+    specs : BatchSpec or list of BatchSpec
+        How to cut and place the tiles, as in ``distribute``.
+
+    Returns
+    -------
+    torch.Tensor
+        The ``(M, N)`` dense matrix of ``A`` on the base device.
 
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.randn(6, 4), ishape="N", oshape="M")

@@ -41,6 +41,22 @@ class BatchSpec:
     (``fuzzy_broadcast``); ``base_device`` is where inputs and outputs live (default: the
     operator's device). Without ``device_matrix`` every tile stays on the base device.
 
+    Parameters
+    ----------
+    batch_sizes : dict
+        ``{dim name: tile size}`` (non-empty); checked against the operator when it is split.
+    device_matrix : torch.device, str or nested sequence of them, optional
+        Devices of the tiles, broadcast to the tile grid; every tile on the base device when None.
+    base_device : torch.device or str, optional
+        Where inputs and outputs live; the operator's device when None.
+
+    Raises
+    ------
+    TypeError
+        ``batch_sizes`` is not a non-empty dict.
+    ValueError
+        ``device_matrix`` is empty.
+
     >>> import lazylinops as ll
     >>> spec = ll.BatchSpec({"C": 2}, device_matrix=["cpu", "meta"])
     >>> spec.devices((3,), "cpu").tolist()

@@ -65,6 +65,30 @@ def split(A, batch_sizes):
     ``y[..., *output_slices[i]]``; contributions to the same output slices add up (reduced
     dims). Tiles share ``A``'s weights (views). O(number of tiles) small operators.
 
+    Parameters
+    ----------
+    A : LinearOperator
+        The operator to cut.
+    batch_sizes : dict
+        ``{dim name: tile size}``: each key one dim name of ``A`` (input or output), each size a
+        positive int.
+
+    Returns
+    -------
+    tiles : numpy.ndarray of LinearOperator
+        The tiles, one grid axis per key of ``batch_sizes``.
+    input_slices, output_slices : numpy.ndarray of list of slice
+        For each tile, one ``slice`` per input (output) dim of ``A``.
+
+    Raises
+    ------
+    TypeError
+        ``A`` is not an operator or ``batch_sizes`` is not a non-empty dict.
+    ValueError
+        A tile size is not a positive int.
+    ShapeError
+        A key is not a dim of ``A``, or ``A`` cannot be split along it.
+
     >>> import torch, lazylinops as ll
     >>> A = ll.Diagonal(torch.arange(1.0, 7.0).reshape(3, 2), "CN")
     >>> tiles, ins, outs = ll.split(A, {"C": 2})
