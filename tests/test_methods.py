@@ -112,7 +112,18 @@ def test_options_derive_from_the_rows(toy):
 
 
 def test_inverse_options_today():
-    assert methods.inverse_options() == ("method", "rtol", "atol", "maxiter", "M", "restart", "on_failure")
+    assert methods.inverse_options() == (
+        "method",
+        "rtol",
+        "atol",
+        "maxiter",
+        "callback",
+        "show",
+        "progress",
+        "M",
+        "restart",
+        "on_failure",
+    )
 
 
 def test_needed_tags_come_from_the_row(monkeypatch):

@@ -12,7 +12,7 @@ from ..core.base import LinearOperator
 from ..errors import ShapeError
 from .autograd import run_named
 from .inverse import inv
-from .methods import LSTSQ, SOLVE, document, make_options
+from .methods import LSTSQ, SOLVE, advice, document, make_options
 from .status import check_op, check_rhs, finish
 
 
@@ -66,6 +66,7 @@ def solve(
     restart=None,
     on_failure="raise",
     progress=False,
+    show=False,
 ):
     """Solve ``A x = b`` for a square operator ``A``; ``b`` is ``(M,)`` or ``(..., M, K)``.
 
@@ -94,26 +95,49 @@ def solve(
         A preconditioner approximating ``A⁻¹`` (``"jacobi"``: ``diag(A)⁻¹``), for the methods
         that take one.
     callback : callable, optional
-        ``callback(iteration, x, residual_norm)`` after each iteration.
+        ``callback(iteration, x, residual_norm)`` after each iteration of an iterative method:
+        ``iteration`` counts from 1 (on across restarts), ``x`` is a copy of the current iterate
+        shaped like the solution, ``residual_norm`` the method's stopping quantity per right-hand
+        side (``()`` for one vector, ``(..., K)`` for columns; a recurrence estimate of
+        ``‖b − A x‖``, re-measured at the end). Not called by exact or direct solves.
     return_info : bool
         Also return the ``ll.SolveInfo`` record.
     restart : int, optional
         GMRES's Krylov dimension (full GMRES up to 100 unknowns, else what fits in 256 MiB).
     on_failure : {"raise", "warn", "ignore"}
-        "raise": ``ll.NotConverged`` / ``ll.Diverged`` (with ``.x`` and ``.info``).
+        What non-convergence does: "raise" ``ll.NotConverged`` / ``ll.Diverged`` (carrying the last
+        iterate ``.x`` and the record ``.info``), "warn" (``ll.ConvergenceWarning``, the last iterate
+        returned) or "ignore" (returned; ``info.converged`` is False).
     progress : bool
-        Show a tqdm bar.
+        A ``tqdm.auto`` bar of the iterations with the relative residual, left visible when done
+        (tqdm is in the ``plot`` extra; without it a ``RuntimeWarning`` and no bar).
+    show : bool or int
+        Print a log (PyLops style) to stdout: a header (method, operator, tolerances), the
+        iteration and the largest relative residual ``‖b − A x‖ / ‖b‖`` on iterations 1–10, 20, 30 …
+        100, 200 … (``True``) or every ``show``-th iteration (an int), and a footer (status,
+        iterations, matvecs, the measured relative residual, time).
 
     Returns
     -------
     x : torch.Tensor
-        Shaped like ``b``; ``(x, info)`` when ``return_info``.
+        Shaped like ``b`` (as ``A @ b`` would promote).
+    info : SolveInfo
+        Only when ``return_info``: the record (``x, info = ll.solve(..., return_info=True)``).
 
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[4.0, 1.0], [1.0, 3.0]])).with_tags(hermitian=True, pd=True)
     >>> x, info = ll.solve(A, torch.tensor([1.0, 2.0]), method="cg", return_info=True)
     >>> x.shape, info.converged, info.iterations
     (torch.Size([2]), True, 2)
+    >>> x = ll.solve(A, torch.tensor([1.0, 2.0]), method="cg", show=True)  # doctest: +ELLIPSIS
+    ll.solve: method 'cg' on Dense (2, 2) float32, 1 right-hand side
+    rtol = 1.0e-05   atol = 0.0e+00   maxiter = 20
+    ------------------------------------------------------------------------
+        Itn   rel. residual
+          1      2.5000e-01
+          2      ...
+    ------------------------------------------------------------------------
+    converged: 2 iterations, 3 matvecs, rel. residual ..., ... s
 
     Dense equivalent: ``torch.linalg.solve(A.to_dense(), b)``.
     """
@@ -121,10 +145,9 @@ def solve(
     if isinstance(b, LinearOperator):
         if return_info:
             raise TypeError("ll.solve: return_info=True needs a tensor right-hand side, got an operator")
-        return (
-            inv(A, method=method, rtol=rtol, atol=atol, maxiter=maxiter, M=M, restart=restart, on_failure=on_failure)
-            @ b
-        )
+        kw = {"M": M, "restart": restart, "on_failure": on_failure, "callback": callback}
+        kw.update(progress=progress, show=show)  # the lazy A⁻¹ B watches each solve it runs
+        return inv(A, method=method, rtol=rtol, atol=atol, maxiter=maxiter, **kw) @ b
     check_rhs("ll.solve", b)
     opts = make_options(
         "ll.solve",
@@ -137,6 +160,7 @@ def solve(
         restart=restart,
         on_failure=on_failure,
         progress=progress,
+        show=show,
     )
     if A.shape[0] != A.shape[1]:
         raise ShapeError(f"ll.solve: A must be square, got {tuple(A.shape)}; for least squares use ll.lstsq")
@@ -149,7 +173,7 @@ def solve(
         x0n = _to_named("ll.solve", x0, A.isize, "x0")[0]
     xn, info = run_named("solve", "ll.solve", A, bn, opts, x0n)
     x = _from_named(xn, A.isize, vector)
-    finish(x, info, on_failure, "ll.solve")
+    finish(x, info, on_failure, "ll.solve", advice(info.method))
     return (x, info) if return_info else x
 
 
@@ -168,6 +192,7 @@ def lstsq(
     return_info=False,
     on_failure="raise",
     progress=False,
+    show=False,
 ):
     """Minimise ``‖A x − b‖² + damp²‖x‖²`` for any operator ``A``; ``b`` is ``(M,)`` or ``(..., M, K)``.
 
@@ -186,13 +211,32 @@ def lstsq(
         One of:
 
         {methods}
-    rtol, atol, maxiter, x0, callback, return_info, on_failure, progress
+    rtol, atol : float
+        Tolerances on ``‖Aᴴ(b − A x) − damp² x‖`` relative to ``‖Aᴴ b‖``; ``rtol=None`` is 1e-10 in
+        double precision, 1e-5 in single.
+    maxiter : int, optional
+        Iteration budget (default: ten per unknown).
+    x0 : torch.Tensor, optional
+        Starting iterate, ``(N,)`` or ``(..., N, K)``.
+    callback : callable, optional
+        ``callback(iteration, x, residual_norm)`` after each iteration (as for ``ll.solve``;
+        ``residual_norm`` is the stopping quantity ``‖Aᴴ(b − A x) − damp² x‖`` or its estimate).
+    return_info : bool
+        Also return the ``ll.SolveInfo`` record.
+    on_failure : {"raise", "warn", "ignore"}
         As for ``ll.solve``.
+    progress : bool
+        A ``tqdm.auto`` bar (as for ``ll.solve``).
+    show : bool or int
+        Print a log as ``ll.solve`` does; its residual is ``‖Aᴴ(b − A x) − damp² x‖ / ‖Aᴴ b‖`` and
+        its objective column ``½‖A x − b‖² + ½damp²‖x‖²`` (one matvec per printed line).
 
     Returns
     -------
     x : torch.Tensor
-        ``(N,)`` or ``(..., N, K)``; ``(x, info)`` when ``return_info``.
+        ``(N,)`` or ``(..., N, K)``.
+    info : SolveInfo
+        Only when ``return_info``.
 
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], dtype=torch.float64))
@@ -214,6 +258,7 @@ def lstsq(
         on_failure=on_failure,
         progress=progress,
         damp=damp,
+        show=show,
         kind=LSTSQ,
     )
     bn, vector = _to_named("ll.lstsq", b, A.osize, "b")
@@ -225,5 +270,5 @@ def lstsq(
         x0n = _to_named("ll.lstsq", x0, A.isize, "x0")[0]
     xn, info = run_named("lstsq", "ll.lstsq", A, bn, opts, x0n)
     x = _from_named(xn, A.isize, vector)
-    finish(x, info, on_failure, "ll.lstsq")
+    finish(x, info, on_failure, "ll.lstsq", advice(info.method))
     return (x, info) if return_info else x

@@ -27,7 +27,8 @@ from .methods import (
     refuse,
     square_only,
 )
-from .status import SolveInfo, Status, check_rhs, named, progress_bar, unnamed
+from .monitor import Monitor, describe, rhs_count
+from .status import SolveInfo, Status, check_rhs, named, unnamed
 
 _MISSING = object()
 _FACTS = ("solvers", "facts")  # the _memo key of what the solvers learned about an operator's weights
@@ -301,7 +302,56 @@ def _layout(A, b, x0, dtype, size_in, size_out):
 def _wrap_callback(cb, batch, size_in):
     if cb is None:
         return None
-    return lambda it, x, res: cb(it, x.detach().clone().reshape(*batch, *size_in), res.reshape(batch))
+    return lambda it, x, res: cb(it, x.detach().clone().reshape(*batch, *size_in), res.detach().reshape(batch))
+
+
+def monitor(who, method, A, batch, opts, maxiter, stop, dtype, objective=None, iterative=True):
+    """The solve's ``Monitor`` (callback, ``show=`` log, ``progress=`` bar), or None when nobody watches."""
+    if opts.callback is None and not opts.show and not opts.progress:
+        return None
+    rtol, atol = opts.tolerances(dtype)
+    params = f"rtol = {rtol:.1e}   atol = {atol:.1e}" + (f"   maxiter = {maxiter}" if iterative else "")
+    if stop == "normal" and opts.damp:
+        params += f"   damp = {opts.damp:.3g}"
+    return Monitor(
+        who,
+        callback=_wrap_callback(opts.callback, batch, A.isize),
+        show=opts.show,
+        progress=opts.progress,
+        total=maxiter,
+        title=f"method {method!r} on {describe(A)}, {rhs_count(batch)}",
+        params=params,
+        column="rel. residual" if stop == "residual" else "rel. ‖Aᴴr‖",
+        objective=objective,
+        iterative=iterative,
+    )
+
+
+def announce(who, method, A, b, opts, info, stop="residual"):
+    """The ``show=`` log of a solve without iterations (structural or direct): header and footer."""
+    if opts.show:
+        quiet = replace(opts, callback=None, progress=False)
+        batch = _batch(b, A.osize)
+        m = monitor(who, method, A, batch, quiet, 0, stop, b.dtype, iterative=False)
+        if stop == "residual":
+            m.scale = norm(b.reshape(batch.numel(), A.shape[0]))  # relative to ‖b‖ (no matvec)
+        else:
+            m.column = "‖Aᴴr‖"  # absolute: ‖Aᴴ b‖ would cost a matvec
+        m.close(info)
+    return info
+
+
+def _close(p, finalize):
+    """``finalize()``'s record, the monitor closed with it (or without it when it raised)."""
+    try:
+        info = finalize()
+    except BaseException:
+        if p.callback is not None:
+            p.callback.close(None)
+        raise
+    if p.callback is not None:
+        p.callback.close(info)
+    return info
 
 
 def _explain(A, inv_of, b, status):
@@ -357,11 +407,14 @@ def _iterate(p, row, x, x_zero, maxiter, measure):
             res = run.residual if row.true_residual else measure(run.x)
             if kernel_status is not Status.converged or bool((res <= p.tol).all()) or its >= maxiter:
                 break
+            if p.callback is not None:
+                p.callback.offset = its  # the restart's iterations count on from here
             run = row.kernel(p, run.x.clone(), False, maxiter - its)  # estimate drifted from the truth: restart
             its, kernel_status = its + run.iterations, run.status
-    finally:
-        if p.bar is not None:
-            p.bar.close()
+    except BaseException:
+        if p.callback is not None:
+            p.callback.close(None)
+        raise
     return run._replace(iterations=its), res
 
 
@@ -374,8 +427,11 @@ def _problem(who, A, b, opts, stop, method, x0):
     p = Problem(who, A, Flat(A), bf, batch, opts, stop)
     if not row.direct:
         p.M = _preconditioner(A, opts.M, method, dtype)
-        p.bar = progress_bar(who, opts.progress, maxiter)
-        p.callback = _wrap_callback(opts.callback, batch, A.isize)
+        objective = None
+        if stop == "normal" and opts.show:  # ½‖b − A x‖² + ½damp²‖x‖², one matvec per printed line
+            P, bf, d2 = p.P, p.b, p.damp**2
+            objective = ("½‖Ax−b‖²", lambda x: 0.5 * float((norm(bf - P.mv(x)) ** 2 + d2 * norm(x) ** 2).sum()))
+        p.callback = monitor(who, method, A, batch, opts, maxiter, stop, dtype, objective)
     return row, p, x, x_zero, maxiter
 
 
@@ -411,6 +467,7 @@ def _solve(who, A, b, opts, x0, ws):
     if method == "structural":
         out = _structural(A, inv, b, ws, opts)
         if out is not None:
+            announce(who, "structural", A, b, opts, out[1])
             return out
         method = auto_method(A, SOLVE)  # a conditional inverse's formula failed (Woodbury, D near singular)
         note = f" ({type(inv).__name__} did not apply: its formula failed on this A)"
@@ -421,21 +478,23 @@ def _solve(who, A, b, opts, x0, ws):
     row, p, x, x_zero, maxiter = _problem(who, A, b, opts, "residual", method, x0)
     if row.direct:
         xf, info = row.kernel(p)
-        return xf.reshape(*p.batch, *A.isize), info
+        return xf.reshape(*p.batch, *A.isize), announce(who, method, A, b, opts, info)
     rtol, atol = opts.tolerances(b.dtype)
     bf, P = p.b, p.P
     bn = norm(bf)
     p.tol = tol = torch.clamp(rtol * bn, min=atol)
+    if p.callback is not None:
+        p.callback.scale = bn  # the log's residual is relative to ‖b‖
     if not x_zero:
         x = torch.where(col(bn == 0), torch.zeros_like(x), x)  # a zero right-hand side has the zero solution
     if bf.shape[0] == 0 or A.shape[1] == 0 or (x_zero and bool((bn == 0).all())):
-        if p.bar is not None:
-            p.bar.close()
         msg = "zero right-hand side: x = 0" if bf.shape[0] else "no right-hand side"
         run, res = Run(x, 0, bn, bn == 0, msg, Status.converged), bn  # b − A·0 = b, measured
     else:
         run, res = _iterate(p, row, x, x_zero, maxiter, lambda x: norm(bf - P.mv(x)))
-    info = _finalize(method, run, res, tol, run.status, P.count, p.batch, A, b, x0, lambda: _inverse_of(A, ws))
+    info = _close(
+        p, lambda: _finalize(method, run, res, tol, run.status, P.count, p.batch, A, b, x0, lambda: _inverse_of(A, ws))
+    )
     if note:
         info = replace(info, message=info.message + note)
     return run.x.reshape(*p.batch, *A.isize), info
@@ -468,7 +527,7 @@ def _lstsq(who, A, b, opts, x0, ws):
     batch = _batch(b, A.osize)
     if method == "auto" and damp == 0 and A.shape[0] == A.shape[1] and _inverse_of(A, ws) is not None:
         try:
-            x, info = _solve(who, A, b, opts, x0, ws)
+            x, info = _solve(who, A, b, replace(opts, show=False, progress=False), x0, ws)
         except SingularError:
             x = None  # singular: the minimum-norm least-squares solution by LSQR below
         if x is not None:  # a numerically singular factorisation gives a finite x: measure ‖Aᴴ(b − A x)‖
@@ -477,7 +536,8 @@ def _lstsq(who, A, b, opts, x0, ws):
             res = normal_residual(lsq.Stacked([P], [1.0]), [bf], xf, 0.0)
             rtol, atol = opts.tolerances(dtype)
             if bool((res <= torch.clamp(rtol * norm(P.rmv(bf)), min=atol)).all()):
-                return x, replace(info, residual_norm=res.reshape(batch), matvecs=info.matvecs + P.count)
+                info = replace(info, residual_norm=res.reshape(batch), matvecs=info.matvecs + P.count)
+                return x, announce(who, info.method, A, b, opts, info, "normal")
     if x0 is not None:
         _finite_tensor("x0", x0)
     _verify(A, ws)
@@ -486,20 +546,21 @@ def _lstsq(who, A, b, opts, x0, ws):
     row, p, x, x_zero, maxiter = _problem(who, A, b, opts, "normal", method, x0)
     if row.direct:
         xf, info = row.kernel(p)
-        return xf.reshape(*batch, *A.isize), info
+        return xf.reshape(*batch, *A.isize), announce(who, method, A, b, opts, info, "normal")
     bf, P = p.b, p.P
     S = lsq.Stacked([P], [1.0])
     if bf.shape[0] == 0 or A.shape[0] == 0 or A.shape[1] == 0:
-        if p.bar is not None:
-            p.bar.close()
         zero = torch.zeros(bf.shape[0], dtype=real(dtype), device=b.device)
         x = torch.zeros_like(x)  # no equations or no unknowns: x = 0 is the minimum-norm solution
         run, res, tol = Run(x, 0, zero, zero == 0, "empty system: x = 0", Status.converged), zero, zero
     else:
         rtol, atol = opts.tolerances(dtype)
-        p.tol = tol = torch.clamp(rtol * norm(P.rmv(bf)), min=atol)  # max(rtol·‖Aᴴ b‖, atol), one adjoint matvec
+        scale = norm(P.rmv(bf))  # ‖Aᴴ b‖, one adjoint matvec
+        p.tol = tol = torch.clamp(rtol * scale, min=atol)  # max(rtol·‖Aᴴ b‖, atol)
+        if p.callback is not None:
+            p.callback.scale = scale  # the log's residual is relative to ‖Aᴴ b‖
         run, res = _iterate(p, row, x, x_zero, maxiter, lambda x: normal_residual(S, [bf], x, damp))
-    info = _finalize(method, run, res, tol, run.status, P.count, batch, A, b, x0, lambda: None)
+    info = _close(p, lambda: _finalize(method, run, res, tol, run.status, P.count, batch, A, b, x0, lambda: None))
     return run.x.reshape(*batch, *A.isize), info
 
 

@@ -5,7 +5,7 @@ from ..core.combinators import lazy_tags
 from ..errors import ShapeError
 from .autograd import run_named
 from .engine import inverse_kind, structural_inverse
-from .methods import SOLVE, document, inverse_options, make_options
+from .methods import SOLVE, advice, document, inverse_options, make_options
 from .status import check_op, finish
 
 
@@ -21,6 +21,15 @@ class Inverse(LinearOperator):
     in chains (``ll.inv(A) @ B`` is ``A⁻¹B``; ``(A B)⁻¹ = B⁻¹A⁻¹``). The apply costs one
     solve: 0 matvecs for structural inverses (Diagonal, unitary FFT, Dense by LU …), a
     Krylov solve otherwise. Gradients flow to ``A``'s weights by implicit differentiation.
+
+    Parameters
+    ----------
+    A : LinearOperator
+        A square operator.
+    **solve_options
+        ``ll.solve``'s options, used by every apply (the list is in ``ll.inv``'s docstring); ``callback``, ``show`` and
+        ``progress`` watch every solve the inverse runs (``callback`` sees ``x`` named like
+        ``A``'s input, with the applied batch in front).
 
     >>> import torch, lazylinops as ll
     >>> D = ll.Diagonal(torch.tensor([1.0, 2.0, 4.0]), "N")
@@ -71,7 +80,7 @@ class Inverse(LinearOperator):
     def _solve(self, A, y, adjoint):
         opts = self._opts(adjoint)
         x, info = run_named("solve", "Inverse", A, y, opts)
-        finish(x, info, opts.on_failure, "Inverse")
+        finish(x, info, opts.on_failure, "Inverse", advice(info.method))
         return x
 
     def _apply(self, y):
@@ -107,7 +116,18 @@ class Inverse(LinearOperator):
 def inv(A, **options):
     """The lazy inverse ``A⁻¹`` (an ``ll.Inverse``): applying it solves, ``inv(A).H`` inverts ``A.H``.
 
-    ``options`` are ``ll.solve``'s ({options}).
+    Parameters
+    ----------
+    A : LinearOperator
+        A square operator.
+    **options
+        ``ll.solve``'s options ({options}), stored and used by every apply; ``show=True`` or
+        ``progress=True`` log each solve the inverse runs.
+
+    Returns
+    -------
+    Inverse
+        The lazy ``A⁻¹`` (``A`` itself when ``A`` is an ``Inverse`` and no options are given).
 
     >>> import torch, lazylinops as ll
     >>> Ainv = ll.inv(ll.Diagonal(torch.tensor([2.0, 4.0]), "N"))

@@ -9,8 +9,9 @@ lists in the docstrings are all derived from ``METHODS``. Adding a solver is one
 function and one row.
 
 An iterative kernel is called as ``kernel(p, x, x_zero, budget) -> Run`` where ``p`` is the
-``Problem`` (the flat system ``p.P x = p.b`` with tolerances ``p.tol``, ``p.M``, callback,
-progress bar); it may be called again from its last iterate when the true residual, which the
+``Problem`` (the flat system ``p.P x = p.b`` with tolerances ``p.tol``, ``p.M``, and ``p.callback``:
+the solve's ``Monitor`` or None, to call as ``p.callback(iteration, x, residual)`` after each
+iteration); it may be called again from its last iterate when the true residual, which the
 engine measures after it, disagrees with the kernel's estimate. A direct kernel
 (``direct=True``) is called once as ``kernel(p) -> (x, SolveInfo)`` on the flat system.
 """
@@ -24,7 +25,9 @@ from ..core.base import LinearOperator
 from .kernels import krylov, lsq
 from .kernels.direct import dense
 from .kernels.flat import Flat
+from .monitor import check_progress, check_show
 from .status import (
+    ADVICE,
     ON_FAILURE,
     check_callback,
     check_choice,
@@ -81,9 +84,9 @@ class Problem:
 
     ``stop`` is ``"residual"`` (``‖b − A x‖``, a solve) or ``"normal"`` (``‖Aᴴ(b − A x) − damp² x‖``,
     least squares); ``tol`` the per-RHS tolerance ``(B,)`` (None for direct kernels, which use
-    ``rtol``/``atol``); ``M`` a ``Flat`` preconditioner or None. ``who`` (the user's call) is for
-    progress bars and warnings only: a kernel raises its errors with ``unnamed(...)`` and the engine's
-    boundary puts the call's name in front.
+    ``rtol``/``atol``); ``M`` a ``Flat`` preconditioner or None; ``callback`` the solve's ``Monitor``
+    (None when nobody watches). ``who`` (the user's call) is for logs and warnings only: a kernel
+    raises its errors with ``unnamed(...)`` and the engine's boundary puts the call's name in front.
     """
 
     who: str
@@ -96,7 +99,6 @@ class Problem:
     tol: torch.Tensor = None
     M: Flat = None
     callback: object = None
-    bar: object = None
 
     @property
     def damp(self):
@@ -112,7 +114,7 @@ def _krylov(fn):
     """A row's kernel for a Krylov function of ``kernels.krylov`` with the standard signature."""
 
     def kernel(p, x, x_zero, budget):
-        return fn(p.P, p.b, x, p.tol, budget, M=p.M, x_zero=x_zero, callback=p.callback, bar=p.bar)
+        return fn(p.P, p.b, x, p.tol, budget, M=p.M, x_zero=x_zero, callback=p.callback)
 
     kernel.__name__ = kernel.__qualname__ = fn.__name__
     kernel.__doc__ = fn.__doc__
@@ -129,21 +131,19 @@ def gmres_restart(n, B, itemsize):
 def gmres(p, x, x_zero, budget):
     """Restarted GMRES; ``restart`` (the Krylov dimension) defaults to ``gmres_restart``."""
     restart = p.option("restart") or gmres_restart(p.P.n, p.b.shape[0], p.b.element_size())
-    return krylov.gmres(
-        p.P, p.b, x, p.tol, budget, M=p.M, x_zero=x_zero, restart=restart, callback=p.callback, bar=p.bar
-    )
+    return krylov.gmres(p.P, p.b, x, p.tol, budget, M=p.M, x_zero=x_zero, restart=restart, callback=p.callback)
 
 
 def cgls(p, x, x_zero, budget):
     """CGLS on ``[A; damp I]``, stopping on ``p.stop``'s residual."""
     S = lsq.Stacked([p.P], [1.0])
-    return lsq.cgls(S, [p.b], x, p.tol, budget, damp=p.damp, stop=p.stop, x_zero=x_zero, callback=p.callback, bar=p.bar)
+    return lsq.cgls(S, [p.b], x, p.tol, budget, damp=p.damp, stop=p.stop, x_zero=x_zero, callback=p.callback)
 
 
 def lsqr(p, x, x_zero, budget):
     """LSQR on ``[A; damp I]``, stopping on ``p.stop``'s residual."""
     S = lsq.Stacked([p.P], [1.0])
-    return lsq.lsqr_shifted(S, [p.b], x, x_zero, p.tol, budget, p.damp, p.stop, p.callback, p.bar)
+    return lsq.lsqr_shifted(S, [p.b], x, x_zero, p.tol, budget, p.damp, p.stop, p.callback)
 
 
 def check_restart(who, restart):
@@ -218,7 +218,14 @@ def option_names():
 
 def inverse_options():
     """The keyword options ``ll.inv`` / ``ll.Inverse`` accept."""
-    return ("method", "rtol", "atol", "maxiter", *option_names(), "on_failure")
+    return ("method", "rtol", "atol", "maxiter", "callback", "show", "progress", *option_names(), "on_failure")
+
+
+def advice(method):
+    """How to make ``method`` converge (the end of a ``NotConverged`` message): a preconditioner only
+    where the method's row takes one."""
+    row = METHODS.get(method)
+    return "raise maxiter, loosen rtol/atol or use a preconditioner M" if row is not None and row.M else ADVICE
 
 
 def has_tag(A, tag):
@@ -330,7 +337,8 @@ def document(kind):
 class Options:
     """Validated solver options (what ``Inverse`` stores and the backward solve reuses).
 
-    ``extra``: the method's own options (a row's ``options``) as sorted ``(name, value)`` pairs.
+    ``extra``: the method's own options (a row's ``options``) as sorted ``(name, value)`` pairs;
+    ``show``: False, True or a period (``monitor.check_show``).
     """
 
     method: str = "auto"
@@ -343,6 +351,7 @@ class Options:
     progress: bool = False
     damp: float = 0.0
     extra: tuple = ()
+    show: object = False
 
     def option(self, name, default=None):
         for k, v in self.extra:
@@ -359,9 +368,9 @@ class Options:
         return default if self.maxiter is None else int(self.maxiter)
 
     def adjoint(self):
-        """Options for the adjoint solve of the backward pass (no callback, ``M`` → ``Mᴴ``)."""
+        """Options for the adjoint solve of the backward pass (no callback, log or bar; ``M`` → ``Mᴴ``)."""
         M = self.M.H if isinstance(self.M, LinearOperator) else self.M
-        return replace(self, M=M, callback=None, progress=False, atol=0.0)
+        return replace(self, M=M, callback=None, progress=False, show=False, atol=0.0)
 
     def plain(self):
         """Options for an auxiliary solve (the normal equations of a backward pass): "auto", no damping,
@@ -385,6 +394,7 @@ def make_options(
     on_failure="raise",
     progress=False,
     damp=0.0,
+    show=False,
     kind=SOLVE,
     **extra,
 ):
@@ -394,14 +404,14 @@ def make_options(
     """
     allowed = names(kind)
     extra = tuple(sorted((k, v) for k, v in extra.items() if v is not None))
-    values = (method, rtol, atol, maxiter, M, on_failure, progress, damp, extra)
+    values = (method, rtol, atol, maxiter, M, on_failure, progress, damp, show, extra)
     key = None
     if callback is None and _SIMPLE.issuperset(map(type, values[:-1])) and _simple(extra):
         key = (allowed, values, tuple(map(type, values)), tuple(type(v) for _, v in extra))  # 1, 1.0, True differ
         opts = _VALIDATED.get(key)
         if opts is not None:
             return opts
-    opts = _validated(who, allowed, method, rtol, atol, maxiter, M, callback, on_failure, progress, damp, extra)
+    opts = _validated(who, allowed, method, rtol, atol, maxiter, M, callback, on_failure, progress, damp, show, extra)
     if key is not None and len(_VALIDATED) < 512:
         _VALIDATED[key] = opts
     return opts
@@ -411,14 +421,14 @@ def _simple(extra):
     return all(type(v) in _SIMPLE for _, v in extra)
 
 
-def _validated(who, allowed, method, rtol, atol, maxiter, M, callback, on_failure, progress, damp, extra):
+def _validated(who, allowed, method, rtol, atol, maxiter, M, callback, on_failure, progress, damp, show, extra):
     check_choice(who, "method", method, allowed)
     check_tolerances(who, rtol if rtol is not None else 0.0, atol, torch.float64)
     check_maxiter(who, maxiter, None)
     check_callback(who, callback)
     check_choice(who, "on_failure", on_failure, ON_FAILURE)
-    if not isinstance(progress, bool):
-        raise TypeError(f"{who}: progress must be True or False, got {progress!r}")
+    check_progress(who, progress)
+    show = check_show(who, show)
     if M is not None and M != "jacobi" and not isinstance(M, LinearOperator):
         raise TypeError(f"{who}: M must be an operator approximating A⁻¹, the string 'jacobi', or None; got {M!r}")
     checked = []
@@ -432,4 +442,4 @@ def _validated(who, allowed, method, rtol, atol, maxiter, M, callback, on_failur
         row = METHODS[method if method != "auto" else takers[0]]
         checked.append((name, row.options[name](who, value)))
     damp = lsq.check_damp(who, damp)
-    return Options(method, rtol, atol, maxiter, M, callback, on_failure, progress, damp, tuple(checked))
+    return Options(method, rtol, atol, maxiter, M, callback, on_failure, progress, damp, tuple(checked), show)

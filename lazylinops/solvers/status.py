@@ -50,12 +50,28 @@ class ConvergenceWarning(RuntimeWarning):
 
 @dataclass(frozen=True, eq=False)
 class SolveInfo:
-    """What a solver did: a frozen record.
+    """What a solver did: a frozen record (solvers build it; users read it).
 
-    - ``method``: the solver that ran ("structural", "dense", "cg", "minres", "gmres",
-      "bicgstab", "cgls", "lsqr", "power", "lanczos", "fista", "split_bregman").
-    - ``converged``: every right-hand side met its tolerance.
-    - ``iterations``: iterations run (the most any right-hand side needed).
+    Parameters
+    ----------
+    method : str
+        The solver that ran ("structural", "dense", "cg", "minres", "gmres", "bicgstab", "cgls",
+        "lsqr", "power", "lanczos", "fista", "split_bregman").
+    converged : bool
+        Every right-hand side met its tolerance.
+    iterations : int
+        Iterations run (the most any right-hand side needed).
+    residual_norm : torch.Tensor
+        The stopping quantity per right-hand side (below).
+    matvecs : int
+        Applications of the operator and of its adjoint.
+    message : str
+        A sentence saying why it stopped.
+    status : Status
+        Why it stopped, as an ``ll.Status``.
+
+    Notes
+    -----
     - ``residual_norm``: the stopping quantity per right-hand side, a tensor shaped like the
       right-hand sides' batch (0-d for one vector): ``‖b − A x‖`` for ``solve``,
       ``‖Aᴴ(b − A x) − damp² x‖`` for ``lstsq``.
@@ -146,27 +162,13 @@ def check_rhs(who, b):
     return b
 
 
-def progress_bar(who, progress, total):
-    """A tqdm bar when asked for and installed; None otherwise."""
-    if not isinstance(progress, bool):
-        raise TypeError(f"{who}: progress must be True or False, got {progress!r}")
-    if not progress:
-        return None
-    try:
-        from tqdm.auto import tqdm  # noqa: PLC0415  an optional dependency, imported only when asked for
-    except ImportError:
-        warn(
-            f'{who}: progress=True needs tqdm (pip install tqdm, or the plot extra: pip install -e ".[plot]"); '
-            "running without a progress bar",
-            RuntimeWarning,
-        )
-        return None
-    return tqdm(total=total, desc=who, leave=False)
+ADVICE = "raise maxiter or loosen rtol/atol"
 
 
-def finish(x, info, on_failure, who):
+def finish(x, info, on_failure, who, advice=ADVICE):
     """Raise by ``info.status`` (or warn) when the solve failed: ``Diverged`` for diverged or breakdown,
-    ``SingularError`` for singular, ``NotConverged`` otherwise."""
+    ``SingularError`` for singular, ``NotConverged`` otherwise. ``advice``: how to converge (the call's
+    options), said in the message."""
     if info.converged or on_failure == "ignore":
         return
     if info.status is Status.singular:
@@ -174,15 +176,21 @@ def finish(x, info, on_failure, who):
     diverged = info.status in (Status.diverged, Status.breakdown)
     res = info.residual_norm
     worst = res.max().item() if isinstance(res, torch.Tensor) and res.numel() else float("nan")
-    msg = (
+    head = (
         f"{who} ({info.method}) did not converge: {info.message} after {info.iterations} iterations "
-        f"({info.matvecs} matvecs), largest stopping residual {worst:.3g}; raise maxiter, loosen rtol/atol, "
-        "use a preconditioner M, or pass on_failure='warn' to get the last iterate anyway "
-        "(it is also in the exception's .x, the record in .info)"
+        f"({info.matvecs} matvecs), largest stopping residual {worst:.3g}"
     )
     if on_failure == "warn":
-        warn(msg, ConvergenceWarning)
+        warn(
+            f"{head}; the last iterate is returned (info.converged is False). To converge: {advice}; "
+            "on_failure='ignore' silences this warning",
+            ConvergenceWarning,
+        )
         return
+    msg = (
+        f"{head}. To converge: {advice}; to get the last iterate returned instead, pass on_failure='warn' "
+        "(or 'ignore'); it is also in this exception's .x, the record in .info"
+    )
     raise (Diverged if diverged else NotConverged)(msg, x=x, info=info)
 
 

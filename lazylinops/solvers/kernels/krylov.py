@@ -26,14 +26,13 @@ def stop_reason(it, maxiter, bad):
     return f"reached maxiter={maxiter}", Status.max_iterations
 
 
-def notify(callback, bar, it, x, res):
+def notify(callback, it, x, res):
+    """Report iteration ``it`` to the solve's monitor (``callback(it, x, res)``; see ``solvers.monitor``)."""
     if callback is not None:
         callback(it, x, res)
-    if bar is not None:
-        bar.update(1)
 
 
-def cg(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=None):
+def cg(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None):
     """Conjugate gradients for Hermitian positive (semi)definite ``A``: one matvec per iteration.
 
     ``M`` (a ``Flat`` or None) applies a Hermitian positive definite preconditioner ``M ≈ A⁻¹``.
@@ -60,8 +59,8 @@ def cg(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=None):
         rho_new = dot(r, z).real
         res = rho_new.sqrt() if M is None else norm(r)
         it += 1
-        if callback is not None or bar is not None:
-            notify(callback, bar, it, x, res)
+        if callback is not None:
+            callback(it, x, res)
         met, bad = _check(res, tol, limit)
         if bad == 0 or bad != bad:
             break
@@ -83,7 +82,7 @@ def _check(res, tol, limit):
     return None, (0.0 if r <= limit else r)
 
 
-def minres(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=None):
+def minres(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None):
     """MINRES (Paige–Saunders) for Hermitian ``A``; ``M`` Hermitian positive definite.
 
     The residual norm is the Givens estimate ``|φ̄|`` without a preconditioner, and a
@@ -145,7 +144,7 @@ def minres(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=No
         else:
             res = phibar.abs()
         it += 1
-        notify(callback, bar, it, x, res)
+        notify(callback, it, x, res)
         active = ~(res <= tol)
         bad = worst(res, tol)
     return Run(x, it, res, res <= tol, *stop_reason(it, maxiter, bad))
@@ -160,7 +159,7 @@ def _rotate(col_, cs, sn, j):
     return col_
 
 
-def gmres(P, b, x, tol, maxiter, *, M=None, x_zero=False, restart=20, callback=None, bar=None):
+def gmres(P, b, x, tol, maxiter, *, M=None, x_zero=False, restart=20, callback=None):
     """Restarted GMRES with right preconditioning (so residuals are of ``A x = b`` itself).
 
     Arnoldi by classical Gram–Schmidt applied twice (two batched matmuls per step), Givens
@@ -210,10 +209,9 @@ def gmres(P, b, x, tol, maxiter, *, M=None, x_zero=False, restart=20, callback=N
             res = torch.where(newly | active, est, res)
             it += 1
             k = j + 1
-            if callback is not None:
-                callback(it, x + _correction(V, H, g, kcol, k, M), res)
-            if bar is not None:
-                bar.update(1)
+            if callback is not None:  # x is formed only when someone looks at it
+                wants = getattr(callback, "wants_x", True)
+                callback(it, x + _correction(V, H, g, kcol, k, M) if wants else None, res)
             if it >= maxiter or not bool(active.any()):
                 break
         x = x + _correction(V, H, g, kcol, k, M)
@@ -236,7 +234,7 @@ def _correction(V, H, g, kcol, k, M):
     return dx if M is None else M.mv(dx)
 
 
-def bicgstab(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=None):
+def bicgstab(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None):
     """BiCGStab (van der Vorst) for general square ``A``: two matvecs per iteration.
 
     Follows scipy's variant (shadow residual r̃ = r₀, early exit at the half step).
@@ -277,7 +275,7 @@ def bicgstab(P, b, x, tol, maxiter, *, M=None, x_zero=False, callback=None, bar=
         res = norm(r)
         rho_prev = rho
         it += 1
-        notify(callback, bar, it, x, res)
+        notify(callback, it, x, res)
         active = active & ~(res <= tol)
         bad = worst(torch.where(broken, torch.zeros_like(res), res), tol)
         if bad == 0 and bool(broken.any()):

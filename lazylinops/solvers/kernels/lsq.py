@@ -42,7 +42,7 @@ def bnorm(us):
     return torch.sqrt(sum(norm(u) ** 2 for u in us))
 
 
-def cgls(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", x_zero=False, callback=None, bar=None):
+def cgls(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", x_zero=False, callback=None):
     """CGLS (CG on the normal equations, in residual form): two matvecs per iteration."""
     d2 = damp * damp
     r = [b.clone() for b in bs] if x_zero else [b - ax for b, ax in zip(bs, S.mv(x))]
@@ -74,14 +74,14 @@ def cgls(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", x_zero=False, callb
         gamma = torch.where(active, gamma_new, gamma)
         res = measure()
         it += 1
-        notify(callback, bar, it, x, res)
+        notify(callback, it, x, res)
         active = active & ~(res <= tol)
         bad = worst(res, tol)
         p = s + col(beta).to(x.dtype) * p
     return Run(x, it, res, res <= tol, *stop_reason(it, maxiter, bad))
 
 
-def lsqr(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", callback=None, bar=None):
+def lsqr(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", callback=None):
     """LSQR (Paige & Saunders 1982) from ``x = 0`` — callers shift a non-zero ``x0`` into ``b̄``.
 
     Golub–Kahan bidiagonalisation with real scalars (complex vectors are fine); the
@@ -130,7 +130,7 @@ def lsqr(S, bs, x, tol, maxiter, *, damp=0.0, stop="normal", callback=None, bar=
         new = alfa * tau.abs() if stop == "normal" else phibar.abs()
         res = torch.where(active, new, res)
         it += 1
-        notify(callback, bar, it, x, res)
+        notify(callback, it, x, res)
         active = active & ~(res <= tol)
         bad = worst(res, tol)
     return Run(x, it, res, res <= tol, *stop_reason(it, maxiter, bad))
@@ -142,15 +142,15 @@ def check_damp(who, damp):
     return float(damp)
 
 
-def lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, stop, cb, bar):
+def lsqr_shifted(S, bs, x, x_zero, tol, maxiter, damp, stop, cb):
     """LSQR from a non-zero start: solve for ``dx`` with ``b̄ − Ā x0`` (damping row included)."""
     if x_zero:
-        return lsqr(S, bs, x, tol, maxiter, damp=damp, stop=stop, callback=cb, bar=bar)
+        return lsqr(S, bs, x, tol, maxiter, damp=damp, stop=stop, callback=cb)
     x0 = x
     rs = [b - ax for b, ax in zip(bs, S.mv(x0))]
     if damp:  # min ‖A dx − r0‖² + damp²‖x0 + dx‖²: an explicit row [damp I] with right side −damp x0
         S = Stacked([*S.flats, Flat(Identity((x0.shape[1],)))], [*S.weights, damp])
         rs = [*rs, -damp * x0]
     shifted = None if cb is None else (lambda it, dx, res: cb(it, x0 + dx, res))
-    run = lsqr(S, rs, torch.zeros_like(x0), tol, maxiter, damp=0.0, stop=stop, callback=shifted, bar=bar)
+    run = lsqr(S, rs, torch.zeros_like(x0), tol, maxiter, damp=0.0, stop=stop, callback=shifted)
     return run._replace(x=x0 + run.x)
