@@ -10,7 +10,7 @@ from . import testing, tiling
 from .core.base import LinearOperator
 from .core.basic import Identity, Reshape, Scalar, Zero
 from .core.combinators import Adjoint, Chain, Conj, RealPart, Sum
-from .core.dispatch import get_densify, set_densify
+from .core.dispatch import get_densify, get_names, set_densify, set_names
 from .dims import Dim
 from .errors import (
     ConvergenceError,
@@ -22,6 +22,7 @@ from .errors import (
     DtypeError,
     ImmutableError,
     LazyLinopsError,
+    NameWarning,
     NotConverged,
     ShapeError,
     SingularError,
@@ -41,6 +42,7 @@ from .operators.reduce import Broadcast, SumReduce
 from .operators.select import Crop, Mask, Pad, Sample
 from .operators.sparse import Sparse
 from .operators.stack import Concat, Stack
+from .show import show
 from .solvers import (
     ConvergenceWarning,
     SolveInfo,
@@ -71,7 +73,10 @@ __all__ = [
     "LinearOperator",
     "Dim",
     "get_densify",
+    "get_names",
     "set_densify",
+    "set_names",
+    "show",
     "testing",
     "tiling",
     # errors
@@ -85,6 +90,7 @@ __all__ = [
     "DtypeError",
     "ImmutableError",
     "LazyLinopsError",
+    "NameWarning",
     "NotConverged",
     "ShapeError",
     "SingularError",

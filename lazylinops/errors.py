@@ -54,6 +54,16 @@ class DensifyWarning(UserWarning):
     """A torch function had no structured rule and built the dense matrix."""
 
 
+class NameWarning(UserWarning):
+    """``A @ B`` or ``A + B`` matched differently named dims of equal sizes by position.
+
+    Dim names are metadata: composing ``A @ B`` where ``A``'s input is ``⟨H W⟩`` and ``B``'s output
+    ``⟨Kx Ky⟩`` (same sizes) pairs ``H`` with ``Kx`` and ``W`` with ``Ky``, which is usually a
+    forgotten ``.H``. Only names the user gave count (positional defaults such as ``d0``, ``i0``,
+    ``o0`` never warn). ``ll.set_names("strict")`` raises ``ShapeError`` instead, ``"allow"`` is silent.
+    """
+
+
 class DensifyError(LazyLinopsError, RuntimeError):
     """Densifying was refused: mode "error", or the dense matrix is over the limit."""
 

@@ -17,15 +17,17 @@ Cross-term structure of sums (``D + U Vᴴ`` today) is a third table: ``@sum_rul
 """
 
 import numbers
+import re
 
 import torch
 
 from ..dims import fmt_names, prod
 from ..dtypes import promote, real_dtype
-from ..errors import ShapeError
+from ..errors import NameWarning, ShapeError, warn
 from .base import LinearOperator, densify, relabel
 from .basic import Identity, Reshape, Scalar, Zero, scalar_weight
 from .combinators import Chain, Sum, describe
+from .dispatch import get_names
 
 
 class RuleTable:
@@ -288,8 +290,92 @@ def chain(ops, dtype):
     return out if out.dtype == dtype else out._to(dtype=dtype)
 
 
-def compose(A, B):
-    """``A @ B`` for operators: a simplified composition (matrix semantics)."""
+# A positional default name: ``d0`` / ``i0`` / ``o0`` (``dims.default_names`` and the constructors'
+# own defaults), with the suffixes Kronecker (``_1``) and fresh inner names (``'``) add.
+_DEFAULT_NAME = re.compile(r"[dio][0-9]+(?:_[0-9]*)*'*")
+
+
+def is_default_name(name):
+    """Whether ``name`` is a positional default (``d0``, ``i1``, ``o0_1`` …), not one the user gave."""
+    return all(_DEFAULT_NAME.fullmatch(part) for part in name.split("·"))  # torch.cat joins names with ·
+
+
+def clashing_names(left, right):
+    """The ``(left, right)`` name pairs at the same position that differ and are both user-given."""
+    return [(a, b) for a, b in zip(left, right) if a != b and not (is_default_name(a) or is_default_name(b))]
+
+
+def _names_mistake(message):
+    """Report differing user-given names per ``ll.set_names``: warn, raise (strict) or nothing (allow)."""
+    if get_names() == "strict":
+        raise ShapeError(message + " An error because ll.set_names('strict') is in force; ll.set_names('warn') warns.")
+    warn(message + " Silence with ll.set_names('allow'), or make it an error with ll.set_names('strict').", NameWarning)
+
+
+def _spec(names):
+    return repr(tuple(names))
+
+
+def check_compose_names(A, B):
+    """``NameWarning`` (or per ``set_names``) when the user's ``A @ B`` pairs differently user-named dims.
+
+    Only a names-only join (``A.isize == B.osize``) is checked; differing sizes are a real reshape.
+    """
+    if A.ishape == B.oshape or A.isize != B.osize or get_names() == "allow":
+        return
+    pairs = clashing_names(A.ishape, B.oshape)
+    if not pairs:
+        return
+    fixes = []
+    if B.ishape == A.ishape and B.isize == A.isize:
+        fixes.append(f"a forgotten .H: B's input is {fmt_names(B.ishape)}, so A @ B.H matches")
+    if A.oshape == B.oshape and A.osize == B.osize:
+        fixes.append(f"a forgotten .H: A's output is {fmt_names(A.oshape)}, so A.H @ B matches")
+    fixes.append(
+        f"to join them on purpose, rename one side: A @ B.rename(oshape={_spec(A.ishape)}) "
+        f"or A.rename(ishape={_spec(B.oshape)}) @ B (or put an ll.Reshape between them)."
+    )
+    _names_mistake(
+        f"A @ B with A = {describe(A)} and B = {describe(B)}: A's input {fmt_names(A.ishape, A.isize)} and "
+        f"B's output {fmt_names(B.oshape, B.osize)} have the same sizes but different names, so they are matched "
+        f"by position ({', '.join(f'{a}↔{b}' for a, b in pairs)}). Likely fix: " + "; or ".join(fixes)
+    )
+
+
+def check_add_names(A, B):
+    """``NameWarning`` (or per ``set_names``) when the user's ``A + B`` adds differently user-named dims."""
+    if (A.ishape == B.ishape and A.oshape == B.oshape) or get_names() == "allow":
+        return
+    sides = []
+    for side, a, b, size in (("output", A.oshape, B.oshape, A.osize), ("input", A.ishape, B.ishape, A.isize)):
+        pairs = clashing_names(a, b) if size == getattr(B, side[0] + "size") else []
+        if pairs:
+            sides.append(
+                f"A's {side} {fmt_names(a, size)} and B's {side} {fmt_names(b, size)} "
+                f"({', '.join(f'{x}↔{y}' for x, y in pairs)})"
+            )
+    if not sides:
+        return
+    fixes = []
+    if (B.ishape, B.isize, B.oshape, B.osize) == (A.oshape, A.osize, A.ishape, A.isize):
+        fixes.append("a forgotten (or extra) .H: B's input and output names are A's swapped, so A + B.H matches")
+    fixes.append(
+        f"to add them on purpose, rename one side: A + B.rename(ishape={_spec(A.ishape)}, oshape={_spec(A.oshape)})."
+    )
+    _names_mistake(
+        f"A + B with A = {describe(A)} and B = {describe(B)}: {' and '.join(sides)} have the same sizes but "
+        "different names, so they are matched by position. Likely fix: " + "; or ".join(fixes)
+    )
+
+
+def compose(A, B, *, user=False):
+    """``A @ B`` for operators: a simplified composition (matrix semantics).
+
+    ``user=True`` for the user's own ``A @ B`` / ``torch.matmul``: differing user-given dim names are
+    reported per ``ll.set_names`` (the library's internal compositions are not checked).
+    """
+    if user:
+        check_compose_names(A, B)
     B = join(A, B)
     ops = [*(A.ops if type(A) is Chain else (A,)), *(B.ops if type(B) is Chain else (B,))]
     return chain(ops, promote(A.dtype, B.dtype))
@@ -345,8 +431,20 @@ def fold_terms(ops, dtype, force=False):
     return terms
 
 
-def _dense_binary(func, a, b):
-    return densify(func, (a, b), {})
+def _dense_binary(func, a, b, hint=None):
+    return densify(func, (a, b), {}, hint=hint)
+
+
+def _mul_hint(c):
+    """What ``A * c`` with a non-scalar ``c`` probably meant: elementwise is torch's (dense) semantics."""
+    if isinstance(c, LinearOperator):
+        return "A * B is the elementwise (Hadamard) product, as for dense tensors; for the operator product use A @ B."
+    if isinstance(c, torch.Tensor):
+        return (
+            f"A * x with a tensor x of shape {tuple(c.shape)} is elementwise (broadcast), as for dense tensors; "
+            "for a matrix-vector product use A @ x (or A(x) with named input)."
+        )
+    return None
 
 
 def _scalar_like_names(S, A):
@@ -358,8 +456,12 @@ def _scalar_like_names(S, A):
     return Scalar(S.weight, A.isize, A.ishape)
 
 
-def add(A, B):
-    """``A + B``; operators give a lazy (simplified) sum, anything else is dense semantics."""
+def add(A, B, *, user=False):
+    """``A + B``; operators give a lazy (simplified) sum, anything else is dense semantics.
+
+    ``user=True`` for the user's own ``A + B`` / ``torch.add``: differing user-given dim names are
+    reported per ``ll.set_names`` (``c·I`` takes the other side's names and is never reported).
+    """
     if not isinstance(A, LinearOperator) or not isinstance(B, LinearOperator):
         return _dense_binary(torch.add, A, B)
     if A.shape != B.shape:
@@ -367,6 +469,8 @@ def add(A, B):
             f"cannot add {describe(A)} and {describe(B)}: matrices {tuple(A.shape)} and {tuple(B.shape)} differ"
         )
     A, B = _scalar_like_names(A, B), _scalar_like_names(B, A)
+    if user:
+        check_add_names(A, B)
     if B.oshape != A.oshape or B.osize != A.osize:
         B = Chain(Reshape(B.osize, A.osize, B.oshape, A.oshape, dtype=B.dtype, device=B.device), B)
     if B.ishape != A.ishape or B.isize != A.isize:
@@ -394,7 +498,7 @@ def _is_scalar(c):
 def scale(A, c):
     """``c * A`` for a number or 0-d tensor ``c`` (dtype as dense torch gives); else dense."""
     if not _is_scalar(c):
-        return _dense_binary(torch.mul, A, c)
+        return _dense_binary(torch.mul, A, c, _mul_hint(c))
     dtype = _result_dtype(A.dtype, c)
     if isinstance(c, numbers.Number):
         if c == 1:

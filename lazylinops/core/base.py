@@ -244,6 +244,34 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     >>> A.shape, (A @ torch.ones(3)).tolist()
     (torch.Size([3, 3]), [2.0, 2.0, 2.0])
 
+    Parameters
+    ----------
+    ishape : str or tuple of str, optional
+        Input dim names (``"HW"`` or ``("H", "W")``), one per input dim, unique. When None:
+        ``oshape`` if the sizes agree, else positional names (``d0, …`` when both are None
+        and the sizes agree, ``i0, …`` otherwise).
+    oshape : str or tuple of str, optional
+        Output dim names; when None, ``ishape`` if the sizes agree, else positional names
+        (``o0, …``).
+    isize : int or tuple of int
+        Input sizes (keyword-only, required); the matrix has ``prod(isize)`` columns.
+    osize : int or tuple of int
+        Output sizes (keyword-only, required); the matrix has ``prod(osize)`` rows.
+    dtype : torch.dtype, optional
+        Dtype of the dense matrix (floating or complex); ``torch.get_default_dtype()`` when None.
+    device : torch.device or str, optional
+        Where inputs live; the CPU when None.
+    tags : iterable of str
+        Structural properties: ``"hermitian"``, ``"psd"``, ``"pd"``, ``"unitary"``
+        (``pd`` implies ``psd``, which implies ``hermitian``).
+
+    Raises
+    ------
+    ShapeError
+        Sizes that are not non-negative ints, or names that do not fit the sizes or repeat.
+    DtypeError
+        ``dtype`` is not a floating or complex dtype.
+
     The hooks, in one table. A subclass overrides only those its structure answers; each
     default is correct for any operator, and ``ll.testing.check_operator`` checks every hook a
     class defines against its dense matrix.
@@ -312,12 +340,26 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     def tags(self):
         """Structural properties (hermitian, psd, pd, unitary): set at construction, plus any
         derived from weight values on first request (``_lazy_tags``; one host sync, cached)."""
-        extra = self._lazy_tags()
-        return frozenset(_normalize_tags((*self._tags, *extra)) if extra else self._tags)
+        if type(self)._lazy_tags is LinearOperator._lazy_tags:
+            return frozenset(self._tags)
+
+        def build():
+            extra = self._lazy_tags()
+            return frozenset(_normalize_tags((*self._tags, *extra)) if extra else self._tags)
+
+        return self._memo("tags", build)  # memoised: the repr shows them once asked for (_repr_tags)
 
     def _lazy_tags(self):
         """Hook: tags that need the weight values; computed only when asked for (never in repr)."""
         return ()
+
+    def _repr_tags(self):
+        """``(tags, complete)`` for the repr without touching data: ``A.tags`` when known (no value-derived
+        tags, or ``A.tags`` already asked for), else the structural tags and ``complete=False``."""
+        if type(self)._lazy_tags is LinearOperator._lazy_tags:
+            return frozenset(self._tags), True
+        known = self._fresh_cache().get("tags")
+        return (known, True) if known is not None else (frozenset(self._tags), False)
 
     is_cuda = property(lambda self: self._device.type == "cuda")
     is_cpu = property(lambda self: self._device.type == "cpu")
@@ -718,14 +760,14 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         if other.__class__ is _Tensor and other.shape == vec and other.dtype is dtype and other.device == device:
             return unaliased(self._apply(other), other)
         if _is_op(other):
-            return compose(self, other)
+            return compose(self, other, user=True)
         if isinstance(other, torch.Tensor):
             return self._matmul(other)
         return NotImplemented
 
     def __rmatmul__(self, other):
         if _is_op(other):
-            return compose(other, self)
+            return compose(other, self, user=True)
         if isinstance(other, torch.Tensor):
             return self._rmatmul(other)
         return NotImplemented
@@ -902,14 +944,14 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     # ------------------------------------------------------------------ arithmetic
     def __add__(self, other):
-        return add(self, other)
+        return add(self, other, user=True)
 
     def __radd__(self, other):
-        return add(other, self)
+        return add(other, self, user=True)
 
     def __sub__(self, other):
         if _is_op(other):
-            return add(self, scale(other, -1))  # A - B = A + (-1)·B
+            return add(self, scale(other, -1), user=True)  # A - B = A + (-1)·B
 
         return densify(torch.sub, (self, other), {})  # A - c, A - t: elementwise, dense semantics
 
@@ -1025,6 +1067,11 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
         """Hook: a short description of parameters for ``repr`` (never touches data)."""
         return ""
 
+    def _repr_children(self):
+        """Hook: ``[(label, child)]`` the repr tree shows under this node (never touches data): a label
+        (a tile's region and device) or None, and a child operator or None (a label-only entry)."""
+        return [(None, c) for c in self.children()]
+
     # ------------------------------------------------------------------ torch protocol
     @classmethod
     def __torch_function__(cls, func, types, args=(), kwargs=None):
@@ -1074,13 +1121,15 @@ def _walk(obj, fn):
     return obj
 
 
-def densify(func, args, kwargs):
+def densify(func, args, kwargs, hint=None):
     """The fallback: replace operators by their dense matrices and call ``func``.
 
     The dense matrices never share memory with a weight, so functions that write into
     their argument (``F.embedding(max_norm=)``, ``nn.init.orthogonal_``'s ``copy_``) leave
-    the operator unchanged.
+    the operator unchanged. ``hint`` (a sentence) is added to the warning / error message,
+    e.g. what structured call the user probably meant.
     """
+    hint = f" {hint}" if hint else ""
     mode = get_densify()[0]
     name = torch_name(func)
 
@@ -1090,12 +1139,12 @@ def densify(func, args, kwargs):
             raise DensifyError(
                 f"{name} has no structured rule for {type(op).__name__} {tuple(op.shape)} and "
                 f"densifying is set to 'error' ({fmt_bytes(dense_nbytes(op))} dense); use a structured "
-                "call or ll.set_densify('warn')"
+                f"call or ll.set_densify('warn').{hint}"
             )
         if mode == "warn":
             warn(
                 f"{name} has no structured rule for {type(op).__name__} {tuple(op.shape)} {op.dtype}: "
-                f"building its dense matrix ({fmt_bytes(dense_nbytes(op))}). Silence with "
+                f"building its dense matrix ({fmt_bytes(dense_nbytes(op))}).{hint} Silence with "
                 "ll.set_densify('allow') or make it an error with ll.set_densify('error')",
                 DensifyWarning,
             )

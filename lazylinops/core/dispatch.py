@@ -59,13 +59,33 @@ class _DensifySetting:
 def set_densify(mode, limit_bytes=None):
     """Control the densify fallback: ``"warn"`` (default), ``"error"`` or ``"allow"``.
 
-    ``limit_bytes`` (default 2 GiB) caps any dense matrix an operator builds; over it a
-    ``DensifyError`` is raised instead of exhausting memory. Returns a handle that, used as
-    ``with ll.set_densify("error"): ...``, restores the previous setting on exit.
+    A torch call with no structured rule computes on the dense matrix; the mode says whether
+    that warns (``DensifyWarning``), is refused (``DensifyError``) or happens silently.
+    ``limit_bytes`` caps any dense matrix an operator builds (explicit ``to_dense`` included);
+    over it a ``DensifyError`` is raised instead of exhausting memory.
 
     The setting is per thread and per ``contextvars`` context: a ``with`` block in one
     thread never changes another thread's mode; a new thread starts from the default
     (``"warn"``, 2 GiB).
+
+    Parameters
+    ----------
+    mode : {"warn", "error", "allow"}
+        What a densifying call does: warn and compute, raise ``DensifyError``, or compute silently.
+    limit_bytes : int, optional
+        Largest dense matrix allowed, in bytes (positive). None keeps the limit in force
+        (2 GiB unless changed).
+
+    Returns
+    -------
+    context manager
+        The setting is applied at once; used as ``with ll.set_densify("error"): ...``, the
+        previous ``(mode, limit_bytes)`` is restored on exit.
+
+    Raises
+    ------
+    ValueError
+        ``mode`` is not one of the three, or ``limit_bytes`` is not a positive int.
 
     >>> import lazylinops as ll
     >>> with ll.set_densify("allow", limit_bytes=1024):
@@ -83,8 +103,91 @@ def set_densify(mode, limit_bytes=None):
 
 
 def get_densify():
-    """``(mode, limit_bytes)`` in force in the current thread/context."""
+    """The densify setting in force in the current thread/context.
+
+    Returns
+    -------
+    (mode, limit_bytes) : tuple of (str, int)
+        As set by ``set_densify``; ``("warn", 2 * 1024**3)`` by default.
+
+    >>> import lazylinops as ll
+    >>> mode, limit_bytes = ll.get_densify()
+    >>> mode in ("warn", "error", "allow"), limit_bytes > 0
+    (True, True)
+    """
     return _SETTING.get()
+
+
+_NAME_MODES = ("warn", "strict", "allow")
+# The named-dims check of ``A @ B`` / ``A + B``, per thread/context like the densify setting.
+_NAMES = contextvars.ContextVar("lazylinops_names", default="warn")
+
+
+class _NamesSetting(_DensifySetting):
+    """What ``set_names`` returns: usable as a context manager that restores the old mode."""
+
+    def __exit__(self, *exc):
+        _NAMES.set(self._previous)  # in the current context only
+        return False
+
+
+def set_names(mode):
+    """Control what ``A @ B`` and ``A + B`` do when user-given dim names disagree.
+
+    Names are metadata: when ``A``'s input names differ from ``B``'s output names but the sizes
+    agree, ``A @ B`` matches the dims by position (a names-only reshape), and ``A + B`` adds the
+    matrices whatever the names. When both sides carry names the user gave, this is usually a
+    mistake (a forgotten ``.H``), so by default it warns.
+
+    Parameters
+    ----------
+    mode : {"warn", "strict", "allow"}
+        ``"warn"`` (default): a ``NameWarning`` naming both shapes and the likely fix;
+        ``"strict"``: a ``ShapeError`` instead; ``"allow"``: silent.
+
+    Returns
+    -------
+    handle
+        Used as ``with ll.set_names("strict"): ...``, restores the previous mode on exit.
+
+    Notes
+    -----
+    Positional default names (``d0, d1, …``, ``i0, …``, ``o0, …``, as constructors give an
+    operator built without names, with the ``_j`` / ``'`` suffixes ``Kronecker`` adds) are
+    never user-given: a dim whose name on either side has that form never warns. Only dims at
+    the same position with two different user-given names do. The library's own compositions
+    (normals, solvers, tiling) are not checked. The mode is per thread and per ``contextvars``
+    context, like ``set_densify``; a new thread starts from ``"warn"``.
+
+    Examples
+    --------
+    >>> import lazylinops as ll
+    >>> with ll.set_names("strict"):
+    ...     ll.get_names()
+    'strict'
+    >>> ll.get_names()
+    'warn'
+    """
+    if mode not in _NAME_MODES:
+        raise ValueError(f"set_names: mode must be one of {_NAME_MODES}, got {mode!r}")
+    previous = _NAMES.get()
+    _NAMES.set(mode)
+    return _NamesSetting(previous)
+
+
+def get_names():
+    """The named-dims mode (``"warn"``, ``"strict"`` or ``"allow"``) in force in the current thread/context.
+
+    Returns
+    -------
+    str
+        The mode ``ll.set_names`` last set in this thread/context (``"warn"`` by default).
+
+    >>> import lazylinops as ll
+    >>> ll.get_names()
+    'warn'
+    """
+    return _NAMES.get()
 
 
 def dense_nbytes(op):

@@ -37,6 +37,7 @@ from ..errors import DistributedError
 from .distribute import WeightMover, region
 from .spec import BatchSpec
 from .split import split
+from .tiled import describe_block
 
 
 def is_ready():
@@ -91,6 +92,41 @@ class Sharded(LinearOperator):
     ``all_reduce`` (blocks that add up). A failure on any rank raises on every rank
     (``DistributedError`` on the others); each collective waits at most ``timeout`` seconds.
     ``.H`` and ``.N`` stay sharded. Gradients do not flow through the collectives.
+
+    Parameters
+    ----------
+    tiles : sequence of LinearOperator or None
+        Every tile of the grid, in order: the operator on this rank, None on the others.
+    iregions : sequence
+        Per tile, the ``(start, stop)`` per input dim of the block of the input it reads.
+    oregions : sequence
+        Per tile, the ``(start, stop)`` per output dim of the block of the output it gives.
+    owners : sequence of int
+        Per tile, the rank (in ``group``) that holds it.
+    ishape : str or tuple of str
+        Input dim names of the whole operator.
+    oshape : str or tuple of str
+        Output dim names of the whole operator.
+    isize : tuple of int
+        Input sizes of the whole operator.
+    osize : tuple of int
+        Output sizes of the whole operator.
+    dtype : torch.dtype
+        Dtype of the whole operator.
+    device : torch.device or str
+        This rank's device (inputs, outputs and its tiles).
+    group : torch.distributed.ProcessGroup, optional
+        The process group; the world when None.
+    timeout : float or datetime.timedelta
+        Longest wait of each collective, in seconds (positive).
+    tags : iterable of str
+        Structural tags of the whole operator.
+
+    Raises
+    ------
+    ValueError
+        ``timeout`` is not a positive number of seconds.
+
     """
 
     def __init__(
@@ -341,6 +377,17 @@ class Sharded(LinearOperator):
         mine = sum(T is not None for T in self.tiles)
         return f"{mine} of {len(self.tiles)} tiles on this rank"
 
+    def _repr_children(self):
+        # every tile with its block and place: the ones held here as operators, the others by owner
+        out = []
+        for k, (T, ri, ro, r) in enumerate(zip(self.tiles, self.iregions, self.oregions, self.owners)):
+            block = describe_block(self, ri, ro)
+            if T is None:
+                out.append((f"tile {k} {block} on rank {r} (not held here)", None))
+            else:
+                out.append((f"tile {k} {block} on {T.device} (rank {r}, here)", T))
+        return out
+
     def __reduce_ex__(self, protocol):
         raise TypeError(
             "Sharded operators hold one rank's tiles and a process group; shard the operator on "
@@ -373,6 +420,43 @@ def shard(A, spec, *, group=None, device=None, timeout=DEFAULT_TIMEOUT):
     passing different dtypes or batch shapes all raise, naming each rank's input. The timeout
     also bounds how long the fastest rank waits for the slowest one's local tiles: keep it
     above the time one rank's share of an apply takes.
+
+    Parameters
+    ----------
+    A : LinearOperator
+        The operator, the same on every rank.
+    spec : BatchSpec or dict
+        The tile sizes, ``{dim name: tile size}`` (a BatchSpec's devices are ignored).
+    group : torch.distributed.ProcessGroup, optional
+        The process group; the world when None.
+    device : torch.device or str, optional
+        Where this rank's tiles, inputs and outputs live; the current CUDA device under NCCL,
+        else ``A.device``, when None.
+    timeout : float or datetime.timedelta
+        Longest wait of each collective, in seconds (positive; 60 by default).
+
+    Returns
+    -------
+    Sharded
+        Equal to ``A`` on every rank; this rank holds only its own tiles.
+
+    Raises
+    ------
+    RuntimeError
+        ``torch.distributed`` is not initialised.
+    TypeError
+        ``A`` is not an operator.
+    ValueError
+        A bad ``timeout`` or tile size.
+    ShapeError
+        ``A`` cannot be split as asked (see ``ll.split``).
+
+    >>> import torch, torch.distributed as dist, lazylinops as ll
+    >>> dist.init_process_group("gloo", ...)  # doctest: +SKIP
+    >>> S = ll.shard(ll.Diagonal(torch.rand(8, 4), "CN"), {"C": 2})  # doctest: +SKIP
+    >>> S(torch.ones(8, 4)).shape  # doctest: +SKIP
+    torch.Size([8, 4])
+
     """
     timeout = _seconds(timeout)
     if not is_ready():

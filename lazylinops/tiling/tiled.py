@@ -9,7 +9,6 @@ base device is entered and left through ``ToDevice`` moves.
 import torch
 
 from ..core.base import LinearOperator
-from ..display import tree
 from ..dtypes import as_device, promote
 from ..errors import ShapeError
 from ..operators.diagonal import Diagonal
@@ -44,11 +43,47 @@ class Tiled(LinearOperator):
     stay tiled; a normal whose tile normals are all diagonal and on the base device is one
     ``Diagonal`` tile (its apply is one pass, with no gather).
 
+    Parameters
+    ----------
+    tiles : sequence of LinearOperator
+        The tiles (at least one); the dtype is their promoted dtype.
+    iregions : sequence
+        Per tile, the ``(start, stop)`` per input dim of the block of the input it reads.
+    oregions : sequence
+        Per tile, the ``(start, stop)`` per output dim of the block of the output it adds to.
+    ishape : str or tuple of str
+        Input dim names of the whole operator.
+    oshape : str or tuple of str
+        Output dim names of the whole operator.
+    isize : tuple of int
+        Input sizes of the whole operator.
+    osize : tuple of int
+        Output sizes of the whole operator.
+    device : torch.device or str, optional
+        The base device (inputs and outputs); the first tile's device when None.
+    moves_in : sequence of ToDevice or None, optional
+        Per tile, the move of its input block from the base device to the tile's device (None:
+        no move); no moves when None.
+    moves_out : sequence of ToDevice or None, optional
+        Per tile, the move of its output block back to the base device; no moves when None.
+    tags : iterable of str
+        Structural tags of the whole operator (``"hermitian"``, ``"psd"``, ``"pd"``, ``"unitary"``).
+
+    Raises
+    ------
+    ValueError
+        No tile.
+    ShapeError
+        A region does not fit the sizes, the counts of tiles and regions differ, or a tile's
+        sizes differ from its regions'.
+
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.randn(6, 4), ishape="N", oshape="M")
     >>> T = ll.distribute(A, ll.BatchSpec({"M": 2}))
     >>> type(T).__name__, len(T.tiles), torch.allclose(T.to_dense(), A.to_dense())
     ('Tiled', 3, True)
+
+    Dense equivalent: ``A.to_dense()`` of the operator it tiles.
     """
 
     def __init__(
@@ -242,22 +277,17 @@ class Tiled(LinearOperator):
         devs = sorted({str(d) for d in self.devices})
         return f"{len(self.tiles)} tiles on {', '.join(devs)}"
 
-    def __repr__(self, *, tensor_contents=None):
-        lines = [tree(self, max_children=0).splitlines()[0]]
-        n = len(self.tiles)
+    def _repr_children(self):
+        # each tile labelled with its block and device (its ToDevice moves are said, not shown)
+        out = []
         for k, (T, ri, ro, mi) in enumerate(zip(self.tiles, self.iregions, self.oregions, self.moves_in)):
-            last = k == n - 1
-            block = _describe_block(self, ri, ro)
-            move = f"  (moved {self.device}⇄{T.device})" if mi is not None else ""
-            lines.append(("└─ " if last else "├─ ") + f"tile {k} {block} on {T.device}{move}")
-            for line in repr(T).splitlines():
-                lines.append(("   " if last else "│  ") + line)
-        return "\n".join(lines)
-
-    __str__ = __repr__
+            move = f" (moved {self.device}⇄{T.device})" if mi is not None else ""
+            out.append((f"tile {k} {describe_block(self, ri, ro)} on {T.device}{move}", T))
+        return out
 
 
-def _describe_block(op, ri, ro):
+def describe_block(op, ri, ro):
+    """A tile's block in words: the cut dims with their ranges (``C[1:2] N[0:4]``), or ``(whole)``."""
     parts = []
     for names, sizes, region in ((op.ishape, op.isize, ri), (op.oshape, op.osize, ro)):
         for d, s, (a, b) in zip(names, sizes, region):

@@ -18,7 +18,7 @@ def _is_op(x):
 def matmul(a, b):
     if _is_op(a):
         if _is_op(b):
-            return compose(a, b)
+            return compose(a, b, user=True)
         return a._matmul(b)
     return b._rmatmul(a)
 
@@ -89,14 +89,14 @@ def _elementwise(func, a, b, alpha):
 def add_(a, b, *, alpha=1):
     if not (_is_op(a) and _is_op(b)):
         return _elementwise(torch.add, a, b, alpha)
-    return add(a, b if alpha == 1 else scale(b, alpha))  # A + α B, lazy
+    return add(a, b if alpha == 1 else scale(b, alpha), user=True)  # A + α B, lazy
 
 
 @implements(torch.sub, torch.subtract, T.sub, T.subtract, T.__sub__)
 def sub(a, b, *, alpha=1):
     if not (_is_op(a) and _is_op(b)):
         return _elementwise(torch.sub, a, b, alpha)
-    return add(a, scale(b, -alpha))  # A - α B, lazy
+    return add(a, scale(b, -alpha), user=True)  # A - α B, lazy
 
 
 @implements(T.__rsub__)
