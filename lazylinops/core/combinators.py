@@ -43,6 +43,12 @@ def lazy_tags(op, combine):
     return op._memo("lazy_tags", lambda: tuple(combine()))
 
 
+def _all_finite(tensors):
+    """Whether every floating/complex tensor is finite (one host sync for all of them)."""
+    flags = [torch.isfinite(t).all() for t in tensors if t.is_floating_point() or t.is_complex()]
+    return not flags or bool(torch.stack(flags).all())
+
+
 def dense_children(ops, dtype):
     """The children's dense matrices in the composite's ``dtype``, or None when one is over the densify limit.
 
@@ -161,8 +167,12 @@ class Chain(LinearOperator):
         return _chain_normal(self)
 
     def _to_dense(self):
-        # dense(A B) = dense(A) @ dense(B); scalar factors scale (c·A is c * dense(A), as dense torch gives)
-
+        # finite weights: the chain applied to the identity, N structured applies (the product of the
+        # factors' dense matrices costs O(n³): 15 s for FFT·diag·Broadcast at n = 4096, vs 0.4 s)
+        if _all_finite(self._tree_tensors()):
+            return super()._to_dense()
+        # non-finite weights: dense(A B) = dense(A) @ dense(B), so 0·inf lands where dense torch puts it;
+        # scalar factors scale (c·A is c * dense(A), as dense torch gives)
         ops = [op for op in self.ops if type(op) not in (Identity, Reshape)]
         scalars = [op.weight for op in ops if type(op) is Scalar]
         ops = [op for op in ops if type(op) is not Scalar]
