@@ -182,7 +182,11 @@ def test_logdet_negative_and_unsupported():
     A = ll.Diagonal(torch.tensor([-1.0, 2.0], dtype=torch.float64)) + ll.LowRank(torch.zeros(2, 1, dtype=torch.float64))
     assert torch.isnan(ll.logdet(A)) and torch.isnan(torch.logdet(A.to_dense()))
     with pytest.raises(ValueError, match="no structured determinant"):
-        ll.logdet(ll.Dense(torch.eye(3)))
+        ll.logdet(ll.FFT((3,)) + ll.Dense(torch.eye(3, dtype=torch.complex64)))  # a sum with no known structure
+    W = randn(3, 3, dtype=torch.float64, seed=3)
+    with ll.set_densify("error"):  # a Dense weight: its LU, structurally (and in Kronecker products of them)
+        Wt = W.T.contiguous()  # torch.kron of a non-contiguous tensor raises in torch 2.13
+        assert_close(ll.logdet(ll.Kronecker(ll.Dense(W), ll.Dense(Wt))), torch.logdet(torch.kron(W, Wt)))
 
 
 # ------------------------------------------------------------------ torch functions

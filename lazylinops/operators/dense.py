@@ -295,6 +295,10 @@ class Dense(LinearOperator):
         M, N = self.shape
         return DenseInverse(self) if self.plain and M == N else None  # W⁻¹ by LU (Cholesky when tagged pd)
 
+    def _slogdet(self):
+        # det W by LU of the plain (M, M) weight (so Kronecker, Chain and Q D Qᴴ of Dense factors have one too)
+        return torch.linalg.slogdet(self._matrix(self.dtype)) if self.plain else None
+
     def _split(self, tile):
         # W[rows, cols]: an output-only dim slices rows, an input-only dim columns, a dim
         # shared by input and output (one einsum label) slices both — always by weight label
