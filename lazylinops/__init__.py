@@ -1,5 +1,7 @@
 """lazylinops: lazy, structured linear operators that are torch tensors.
 
+Examples
+--------
 >>> import torch, lazylinops as ll
 >>> A = ll.FFT((4, 4), "HW") @ ll.Diagonal(torch.rand(4, 4), "HW")
 >>> A.shape, type(A.N).__name__

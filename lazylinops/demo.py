@@ -9,6 +9,8 @@ gridding per iteration), and by a total-variation regularised solve (split Bregm
 inner solves are CG on ``AᴴA + μ∇ᴴ∇``, again through the Toeplitz normal). The same CG
 is timed through the naive ``Aᴴ(A x)`` (the operator built with ``toeplitz=False``).
 
+Examples
+--------
 >>> import lazylinops.demo as demo
 >>> problem = demo.build_problem(size=24, coils=2, spokes=12)
 >>> tuple(problem.A.shape), type(problem.A).__name__
@@ -58,6 +60,8 @@ def phantom(n, device=None):
     torch.Tensor
         ``(n, n)`` complex64, real values in [0, 1].
 
+    Examples
+    --------
     >>> img = phantom(64)
     >>> img.shape, round(img.real.max().item(), 2), img.dtype
     (torch.Size([64, 64]), 1.0, torch.complex64)
@@ -90,6 +94,8 @@ def coil_maps(coils, n, device=None):
     torch.Tensor
         ``(coils, n, n)`` complex64.
 
+    Examples
+    --------
     >>> S = coil_maps(4, 16)
     >>> S.shape, bool(torch.allclose(S.abs().pow(2).sum(0), torch.ones(16, 16), atol=1e-5))
     (torch.Size([4, 16, 16]), True)
@@ -124,6 +130,8 @@ def radial_trajectory(spokes, n, device=None):
     torch.Tensor
         ``(spokes·n, 2)`` float32.
 
+    Examples
+    --------
     >>> radial_trajectory(3, 8).shape
     torch.Size([24, 2])
     """
@@ -176,6 +184,8 @@ def forward_model(locations, maps, toeplitz=True):
     ll.LinearOperator
         A ``Chain`` of shape ``(C·K, n·n)``.
 
+    Examples
+    --------
     >>> A = forward_model(radial_trajectory(4, 8), coil_maps(2, 8))
     >>> A.ishape, A.oshape, type(A.N).__name__
     (('H', 'W'), ('C', 'K'), 'Chain')
@@ -231,6 +241,8 @@ def build_problem(size=128, coils=8, spokes=None, noise=0.003, device="cpu", see
 def relative_error(x, truth):
     """``‖x − truth‖ / ‖truth‖`` as a float.
 
+    Examples
+    --------
     >>> relative_error(torch.tensor([1.0, 1.0]), torch.tensor([1.0, 0.0]))
     1.0
     """

@@ -30,6 +30,8 @@ def Dim(spec):
     ShapeError
         ``spec`` is of another type, or a tuple holds an empty or non-string name.
 
+    Examples
+    --------
     >>> Dim("HW"), Dim("KxKy"), Dim("H W"), Dim(""), Dim("xy")
     (('H', 'W'), ('Kx', 'Ky'), ('H', 'W'), (), ('xy',))
     """

@@ -32,6 +32,8 @@ def _shapes(op):
 def fmt_value(w):
     """A 0-d tensor as text without a host sync: its number on the CPU, ``(on cuda:0)`` elsewhere.
 
+    Examples
+    --------
     >>> import torch
     >>> fmt_value(torch.tensor(2.5)), fmt_value(torch.tensor(1 - 2j)), fmt_value(torch.empty((), device="meta"))
     ('2.5', '(1.0-2.0j)', '(on meta)')
@@ -155,6 +157,8 @@ def tree(op, max_children=MAX_CHILDREN, max_depth=MAX_DEPTH, max_nodes=MAX_NODES
     -------
     str
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> print(tree(ll.Scalar(2.0, (3,), "N") @ ll.FFT((3,), "N")))
     Chain  ⟨N:3⟩  complex64 cpu  [value tags on request]
@@ -212,6 +216,8 @@ def html(op, max_children=MAX_CHILDREN, max_depth=MAX_DEPTH, max_nodes=HTML_MAX_
     str
         An HTML fragment.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> "<details open" in html(ll.Diagonal(torch.ones(3)) @ ll.FFT((3,)))
     True
@@ -240,6 +246,8 @@ def html(op, max_children=MAX_CHILDREN, max_depth=MAX_DEPTH, max_nodes=HTML_MAX_
 def fmt_bytes(n):
     """``1536`` → ``'1.5 KiB'``.
 
+    Examples
+    --------
     >>> fmt_bytes(1536), fmt_bytes(12)
     ('1.5 KiB', '12 B')
     """

@@ -190,6 +190,8 @@ def show(A, *, mode="auto", ax=None, max_entries=MAX_ENTRIES, max_nodes=40):
     ImportError
         matplotlib is not installed (``pip install -e '.[plot]'``).
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> fig = ll.show(ll.FFT((8,)))                                # complex: |A| and arg A
     >>> [a.get_title() for a in fig.axes if a.images]

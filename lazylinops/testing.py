@@ -48,6 +48,8 @@ def default_rtol(dtype):
     float
         ``1e-10`` for ``float64``/``complex128``, ``1e-4`` for any other dtype.
 
+    Examples
+    --------
     >>> import torch
     >>> from lazylinops.testing import default_rtol
     >>> default_rtol(torch.float64), default_rtol(torch.complex64)
@@ -83,6 +85,8 @@ def assert_close(actual, expected, rtol=None, what="result"):
     AssertionError
         Naming ``what``, the shapes/dtypes or the max error against the bound.
 
+    Examples
+    --------
     >>> import torch
     >>> from lazylinops.testing import assert_close
     >>> assert_close(torch.ones(3), torch.ones(3) + 1e-12)
@@ -141,6 +145,8 @@ def dottest(A, *, rtol=None, generator=None, raise_error=True):
     AssertionError
         The test fails and ``raise_error`` is True; the message gives both inner products.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> ll.testing.dottest(ll.FFT((8,)))
     True
@@ -297,6 +303,8 @@ def check_normal(A, *, rtol=None):
     """The ``_normal()`` hook, when the class defines it, and ``A.N`` equal ``Dᴴ D`` on ``A``'s input dims;
     ``A.N`` is tagged Hermitian PSD.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> ll.testing.check_normal(ll.FFT((4,), dtype=torch.complex128))  # Fᴴ F = n I
     """
@@ -321,11 +329,13 @@ def check_slogdet(A, *, rtol=None):
     ``(sign, log|det|)`` equal to ``torch.linalg.slogdet`` of the dense matrix: 0-d, ``sign`` in ``A``'s dtype,
     ``log|det|`` in its real dtype, to ``rtol · cond(A)``; on an exactly singular matrix ``(0, -inf)``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> ll.testing.check_slogdet(ll.Diagonal(torch.tensor([2.0, -3.0], dtype=torch.float64)))
-    >>> ll.testing.check_slogdet(ll.Dense(torch.ones(2, 3)))
+    >>> ll.testing.check_slogdet(ll.FFT((3,)) @ ll.Dense(torch.ones(3, 3, dtype=torch.complex64)))
     Traceback (most recent call last):
-    lazylinops.testing.CheckNotApplicable: Dense does not define _slogdet (the default is correct for any operator)
+    lazylinops.testing.CheckNotApplicable: Chain._slogdet() returned None (no structural determinant for this operator)
     """
     name = f"{type(A).__name__}._slogdet()"
     hook = _hook(A, "_slogdet")
@@ -390,6 +400,8 @@ def check_split(A, *, rtol=None):
     index); a tile naming only other dims gives ``A``'s matrix back; for a dim internal to a composite
     (``_split_internal``) the parts of a two-tile partition add up to ``A``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> ll.testing.check_split(ll.Diagonal(torch.arange(1.0, 7.0, dtype=torch.float64).reshape(2, 3), "CN"))
     """
@@ -599,6 +611,8 @@ def check_operator(A, *, rtol=None, checks=None, generator=None):
     ValueError
         ``checks`` names an unknown check.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> ll.testing.check_operator(ll.Diagonal(torch.arange(1.0, 4.0, dtype=torch.float64)))
     True

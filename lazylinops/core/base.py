@@ -232,6 +232,8 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
     Subclass it with a plain ``__init__`` that calls ``super().__init__(...)`` and stores
     weights as attributes, then implement ``_apply(x)`` and ``_apply_adjoint(y)``:
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> class Double(ll.LinearOperator):
     ...     def __init__(self, n):

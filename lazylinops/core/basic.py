@@ -47,6 +47,8 @@ class Identity(LinearOperator):
     device : torch.device or str, optional
         Device of inputs and outputs; the CPU when None.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> I = ll.Identity((2, 3), "HW")
     >>> I(torch.ones(2, 3)).shape, I.shape
@@ -120,6 +122,8 @@ class Zero(LinearOperator):
     device : torch.device or str, optional
         Device of inputs and outputs; the CPU when None.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> ll.Zero((3,), (2,))(torch.ones(3)).tolist()
     [0.0, 0.0]
@@ -248,6 +252,8 @@ class Scalar(LinearOperator):
     TypeError
         ``value`` is neither a number nor a tensor.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> S = ll.Scalar(2.0, (3,))
     >>> (S @ torch.ones(3)).tolist(), S.N.to_dense()[0, 0].item()
@@ -328,6 +334,8 @@ class Reshape(LinearOperator):
     ShapeError
         ``isize`` and ``osize`` hold different numbers of elements.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> R = ll.Reshape((2, 3), (6,), ishape="HW", oshape="N")
     >>> R(torch.ones(5, 2, 3)).shape

@@ -107,6 +107,8 @@ class Chain(LinearOperator):
     DeviceError
         Adjacent devices differ (move one with ``.to`` or put ``ll.ToDevice`` between them).
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> F, D = ll.FFT((4,), "N"), ll.Diagonal(torch.arange(1.0, 5.0), "N")
     >>> C = ll.Chain(F, D)
@@ -302,6 +304,8 @@ class Sum(LinearOperator):
     DeviceError
         The terms are on different devices.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> S = ll.Sum(ll.Identity((3,)), ll.Scalar(2.0, (3,)))
     >>> (S @ torch.ones(3)).tolist()
@@ -419,6 +423,8 @@ class Adjoint(LinearOperator):
     op : LinearOperator
         The operator ``A`` to take the adjoint of.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]))
     >>> B = ll.Adjoint(A)
@@ -489,6 +495,8 @@ class Conj(LinearOperator):
     op : LinearOperator
         The operator ``A`` to conjugate.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[1j, 2.0], [0.0, 1 - 1j]]))
     >>> (ll.Conj(A) @ torch.ones(2, dtype=torch.complex64)).tolist()
@@ -553,6 +561,8 @@ class RealPart(LinearOperator):
     ValueError
         ``op`` is not complex.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[1 + 1j, 2j], [3.0, 4 - 1j]]))
     >>> R = ll.RealPart(A)

@@ -87,6 +87,8 @@ def set_densify(mode, limit_bytes=None):
     ValueError
         ``mode`` is not one of the three, or ``limit_bytes`` is not a positive int.
 
+    Examples
+    --------
     >>> import lazylinops as ll
     >>> with ll.set_densify("allow", limit_bytes=1024):
     ...     ll.get_densify()
@@ -110,6 +112,8 @@ def get_densify():
     (mode, limit_bytes) : tuple of (str, int)
         As set by ``set_densify``; ``("warn", 2 * 1024**3)`` by default.
 
+    Examples
+    --------
     >>> import lazylinops as ll
     >>> mode, limit_bytes = ll.get_densify()
     >>> mode in ("warn", "error", "allow"), limit_bytes > 0
@@ -183,6 +187,8 @@ def get_names():
     str
         The mode ``ll.set_names`` last set in this thread/context (``"warn"`` by default).
 
+    Examples
+    --------
     >>> import lazylinops as ll
     >>> ll.get_names()
     'warn'

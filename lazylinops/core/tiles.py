@@ -4,6 +4,8 @@ A *tile* is ``{dim_name: slice}`` with step-1 slices already clipped to the dim'
 (see ``LinearOperator._split``). Every helper here is O(number of dims): slicing a weight
 returns a view, so a tile shares storage with the operator it was cut from.
 
+Examples
+--------
 >>> import torch
 >>> from lazylinops.core.tiles import cut_size
 >>> cut_size(torch.Size([4, 6]), ("H", "W"), {"W": slice(2, 5)})

@@ -55,6 +55,8 @@ class Convolve(LinearOperator):
     ValueError
         A bad ``method`` or ``offset``, or ``method="direct"`` with more than 3 convolved dims.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> C = ll.Convolve(torch.tensor([1.0, 2.0, 3.0]), (5,), offset=1)
     >>> C(torch.tensor([1.0, 0.0, 0.0, 0.0, 0.0])).tolist()

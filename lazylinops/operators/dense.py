@@ -97,6 +97,8 @@ class Dense(LinearOperator):
         The names do not fit ``weight``'s dims, or a name of ``ishape``/``oshape`` is missing
         from ``weightshape``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> W = torch.arange(6.0).reshape(2, 3)
     >>> A = ll.Dense(W)
@@ -264,6 +266,8 @@ class Dense(LinearOperator):
         torch.Tensor
             ``(len(rows),)`` in the operator's dtype.
 
+        Examples
+        --------
         >>> import torch, lazylinops as ll
         >>> A = ll.Dense(torch.arange(6.0).reshape(2, 3))
         >>> A.entries(torch.tensor([0, 1]), torch.tensor([2, 0])).tolist()
@@ -337,6 +341,8 @@ class DenseInverse(LinearOperator):
     ``Dense``'s cache per dtype, unless its weight requires grad (then it is rebuilt each call
     so gradients never reuse a stale graph), and applies are O(n²) triangular solves.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> W = ll.Dense(torch.tensor([[2.0, 1.0], [0.0, 4.0]]))
     >>> (W._inverse() @ torch.tensor([3.0, 4.0])).tolist()

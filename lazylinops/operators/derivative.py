@@ -240,6 +240,8 @@ class FirstDerivative(_Derivative):
     ShapeError
         ``dim`` is not a name of ``ioshape``, or the dim is too short for the stencil.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> D = ll.FirstDerivative((5,), kind="forward")
     >>> D(torch.arange(5.0) ** 2).tolist()
@@ -338,6 +340,8 @@ class SecondDerivative(_Derivative):
     ShapeError
         ``dim`` is not a name of ``ioshape``, or the dim is too short for the stencil.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> D2 = ll.SecondDerivative((5,))
     >>> D2(torch.arange(5.0) ** 2).tolist()
@@ -419,6 +423,8 @@ class Laplacian(_Derivative):
     ShapeError
         ``dims`` are not distinct names of ``ioshape``, or a dim is too short for the stencil.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> L = ll.Laplacian((4, 5), "HW")
     >>> x = torch.arange(4.0)[:, None] ** 2 + torch.arange(5.0) ** 2
@@ -520,6 +526,8 @@ class Gradient(_Derivative):
     ShapeError
         ``dims`` are not distinct names of ``ioshape``, or ``gdim`` is not one new name.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> G = ll.Gradient((4, 5), "HW", kind="forward")
     >>> G.oshape, G(torch.ones(4, 5)).abs().sum().item()

@@ -32,6 +32,8 @@ class ToDevice(LinearOperator):
     dtype : torch.dtype, optional
         Dtype of its dense matrix; ``torch.get_default_dtype()`` when None.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> T = ll.ToDevice("cpu", "meta", (3,))
     >>> T(torch.ones(3)).device, T.H.odevice

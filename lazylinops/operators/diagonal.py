@@ -34,6 +34,8 @@ class Diagonal(LinearOperator):
     ShapeError
         ``weight`` does not broadcast to ``size``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> D = ll.Diagonal(torch.tensor([1.0, 2.0, 3.0]), "N")
     >>> D(torch.ones(3)).tolist(), D.N.to_dense().diagonal().tolist()

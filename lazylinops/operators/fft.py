@@ -52,6 +52,8 @@ class FFT(LinearOperator):
     ShapeError
         ``dim`` names a dim not in ``ioshape``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> F = ll.FFT((8, 8), "HW", oshape="KxKy")
     >>> F(torch.randn(8, 8)).shape, type(F.N).__name__

@@ -56,6 +56,8 @@ class FromFunction(LinearOperator):
     TypeError
         ``fn`` is not callable, or ``adjoint`` is neither callable nor None.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.FromFunction(lambda x: torch.cumsum(x, -1), (4,), (4,))
     >>> A.H(torch.ones(4)).tolist()

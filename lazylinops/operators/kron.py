@@ -59,6 +59,8 @@ class Kronecker(LinearOperator):
     DeviceError
         The factors are on different devices.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A, B = ll.Dense(torch.randn(3, 2)), ll.Dense(torch.randn(4, 5))
     >>> K = ll.Kronecker(A, B)

@@ -55,6 +55,8 @@ class LowRank(LinearOperator):
     DeviceError
         ``U`` and ``V`` are on different devices.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> U = torch.randn(5, 2)
     >>> L = ll.LowRank(U)
@@ -142,6 +144,8 @@ class LowRank(LinearOperator):
         torch.Tensor
             ``(len(rows),)`` in the operator's dtype; cost ``O(len(rows) · rank)``.
 
+        Examples
+        --------
         >>> import torch, lazylinops as ll
         >>> L = ll.LowRank(torch.tensor([[1.0], [2.0]]), torch.tensor([[3.0], [4.0], [5.0]]))
         >>> L.entries(torch.tensor([0, 1]), torch.tensor([2, 0])).tolist()
@@ -198,6 +202,8 @@ class Woodbury(LinearOperator):
     ShapeError
         ``lowrank`` is not a LowRank with ``diag``'s named shapes, or is not square.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Diagonal(torch.full((6,), 2.0)) + ll.LowRank(torch.randn(6, 2))
     >>> W = A._inverse()

@@ -199,6 +199,8 @@ class NUFFT(_Gridded):
     ValueError
         ``locations`` not finite, a bad ``oversamp`` or ``width``, or a real ``dtype``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.NUFFT(torch.tensor([[-2.0], [0.0], [1.5]]), (8,), "N", "K")
     >>> y = A(torch.ones(8))           # the DC sample is Σ x / √8
@@ -321,6 +323,8 @@ class ToeplitzNormal(LinearOperator):
     ShapeError
         ``kernel`` is not twice the trailing sizes of ``size``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.NUFFT(torch.rand(50, 2) * 8 - 4, (8, 8), "HW")
     >>> x = torch.randn(8, 8, dtype=torch.complex64)
@@ -448,6 +452,8 @@ class Interpolate(_Gridded):
     ValueError
         ``locations`` not finite, or a bad ``kind``, ``boundary`` or ``width``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> I = ll.Interpolate(torch.tensor([[0.5], [2.25]]), (4,), "N", "K")
     >>> I(torch.tensor([0.0, 1.0, 2.0, 3.0])).tolist()

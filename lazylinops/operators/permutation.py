@@ -57,6 +57,8 @@ class Permutation(LinearOperator):
     ValueError
         ``perm`` is not a permutation.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> P = ll.Permutation(torch.tensor([2, 0, 1]))
     >>> P(torch.tensor([10.0, 20.0, 30.0])).tolist(), type(P.N).__name__

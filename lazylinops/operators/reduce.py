@@ -40,6 +40,8 @@ class SumReduce(LinearOperator):
     ShapeError
         ``dims`` names a dim not in ``ioshape``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> S = ll.SumReduce((2, 3), "CN", dims="C")
     >>> S(torch.ones(2, 3)).tolist(), S.oshape
@@ -120,6 +122,8 @@ class Broadcast(LinearOperator):
     ShapeError
         ``dims`` names a dim not in ``ioshape``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> B = ll.Broadcast((2, 3), "CN", dims="C")
     >>> B(torch.arange(3.0)).tolist(), B.ishape

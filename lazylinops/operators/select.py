@@ -79,6 +79,8 @@ class Pad(LinearOperator):
     ShapeError
         Unknown dim names, the wrong number of widths, or widths removing more than the size.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> P = ll.Pad((2, 3), {"W": (1, 2)}, "HW")
     >>> P(torch.ones(2, 3)).shape, type(P.N).__name__
@@ -191,6 +193,8 @@ class Crop(Pad):
         Unknown dim names, the wrong number of widths, negative widths, or widths removing
         more than the size.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> C = ll.Crop((4, 6), {"W": 1}, "HW")
     >>> C(torch.ones(4, 6)).shape, type(C.N).__name__
@@ -263,6 +267,8 @@ class Mask(LinearOperator):
     ShapeError
         ``mask`` does not broadcast to ``size``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> M = ll.Mask(torch.tensor([True, False, True]), "N")
     >>> M(torch.ones(3)).tolist(), M.N is M
@@ -371,6 +377,8 @@ class Sample(LinearOperator):
     IndexError
         An index is out of range.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> S = ll.Sample(torch.tensor([[0, 1], [2, 2]]), (3, 3), "HW", oshape="K")
     >>> S(torch.arange(9.0).reshape(3, 3)).tolist()

@@ -36,6 +36,8 @@ class Sparse(LinearOperator):
     ShapeError
         ``tensor`` is not a 2-D matrix, or ``isize``/``osize`` do not fit it.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> S = ll.Sparse(torch.tensor([[0.0, 2.0], [1.0, 0.0]]).to_sparse())
     >>> (S @ torch.tensor([1.0, 1.0])).tolist(), (S.H @ torch.tensor([1.0, 0.0])).tolist()

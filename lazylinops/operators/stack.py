@@ -108,6 +108,8 @@ class Concat(LinearOperator):
     DeviceError
         The blocks are on different devices.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A, B = ll.Dense(torch.ones(2, 3)), ll.Dense(2 * torch.ones(1, 3))
     >>> V = ll.Concat(A, B.rename(oshape=A.oshape), odim=A.oshape[0])
@@ -303,6 +305,8 @@ class Stack(Concat):
     DeviceError
         The blocks are on different devices.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> D1, D2 = ll.Diagonal(torch.ones(3), "N"), ll.Diagonal(2 * torch.ones(3), "N")
     >>> S = ll.Stack(D1, D2, idim="B", odim="B")

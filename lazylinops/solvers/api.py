@@ -124,6 +124,8 @@ def solve(
     info : SolveInfo
         Only when ``return_info``: the record (``x, info = ll.solve(..., return_info=True)``).
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[4.0, 1.0], [1.0, 3.0]])).with_tags(hermitian=True, pd=True)
     >>> x, info = ll.solve(A, torch.tensor([1.0, 2.0]), method="cg", return_info=True)
@@ -238,6 +240,8 @@ def lstsq(
     info : SolveInfo
         Only when ``return_info``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], dtype=torch.float64))
     >>> x = ll.lstsq(A, torch.tensor([1.0, 2.0, 2.0], dtype=torch.float64))

@@ -31,6 +31,8 @@ class Inverse(LinearOperator):
         ``progress`` watch every solve the inverse runs (``callback`` sees ``x`` named like
         ``A``'s input, with the applied batch in front).
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> D = ll.Diagonal(torch.tensor([1.0, 2.0, 4.0]), "N")
     >>> Dinv = ll.Inverse(D)
@@ -129,6 +131,8 @@ def inv(A, **options):
     Inverse
         The lazy ``A⁻¹`` (``A`` itself when ``A`` is an ``Inverse`` and no options are given).
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> Ainv = ll.inv(ll.Diagonal(torch.tensor([2.0, 4.0]), "N"))
     >>> Ainv(torch.ones(2)).tolist(), type(Ainv).__name__

@@ -90,6 +90,8 @@ class SolveInfo:
       nonfinite_input, singular) whose value is the generic sentence; failures are
       classified by it.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> x, info = ll.solve(ll.Diagonal(torch.tensor([2.0, 4.0])), torch.ones(2), return_info=True)
     >>> info.method, info.converged, info.matvecs, info.status

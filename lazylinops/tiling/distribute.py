@@ -98,6 +98,8 @@ def distribute(A, specs, *, mover=None):
     ShapeError
         ``A`` cannot be split as asked (see ``ll.split``).
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Diagonal(torch.rand(4, 3), "CN")
     >>> T = ll.distribute(A, ll.BatchSpec({"C": 1}, device_matrix=["cpu", "meta"]))
@@ -173,6 +175,8 @@ def materialize(A, specs):
     torch.Tensor
         The ``(M, N)`` dense matrix of ``A`` on the base device.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.randn(6, 4), ishape="N", oshape="M")
     >>> torch.allclose(ll.materialize(A, ll.BatchSpec({"M": 2, "N": 2})), A.to_dense())

@@ -18,6 +18,8 @@ and the group stays usable. Ranks that disagree on dtype or batch shape all rais
 at most ``timeout`` seconds (default 60): a rank that died or never called the apply makes the
 others raise ``DistributedError`` then, not after the process group's 30 minutes.
 
+Examples
+--------
 >>> import lazylinops as ll
 >>> ll.tiling.distributed.is_ready()
 False
@@ -451,6 +453,8 @@ def shard(A, spec, *, group=None, device=None, timeout=DEFAULT_TIMEOUT):
     ShapeError
         ``A`` cannot be split as asked (see ``ll.split``).
 
+    Examples
+    --------
     >>> import torch, torch.distributed as dist, lazylinops as ll
     >>> dist.init_process_group("gloo", ...)  # doctest: +SKIP
     >>> S = ll.shard(ll.Diagonal(torch.rand(8, 4), "CN"), {"C": 2})  # doctest: +SKIP

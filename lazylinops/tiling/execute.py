@@ -8,6 +8,8 @@ tile. Tiles on the input's device (or on the CPU) run in place meanwhile. Result
 or the host does (a CPU base, which must read the data). On a CPU-only machine there is
 nothing to launch, so the same code runs every tile in order.
 
+Examples
+--------
 >>> import torch
 >>> from lazylinops.tiling.execute import Step, run
 >>> steps = [Step(None, lambda x: 2 * x, None, (Ellipsis, slice(0, 2)), (Ellipsis, slice(0, 2)), torch.device("cpu"))]

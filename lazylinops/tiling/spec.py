@@ -14,6 +14,8 @@ def fuzzy_broadcast(arr, shape):
     Axes align at the end, as numpy broadcasting does; an axis of length ``k`` meeting a
     grid axis of length ``n`` is cycled (``k < n``) or cut (``k > n``).
 
+    Examples
+    --------
     >>> fuzzy_broadcast(np.array([1, 2]), (2, 3)).tolist()
     [[1, 2, 1], [1, 2, 1]]
     >>> fuzzy_broadcast(np.array([1, 2, 3]), (2,)).tolist()
@@ -57,6 +59,8 @@ class BatchSpec:
     ValueError
         ``device_matrix`` is empty.
 
+    Examples
+    --------
     >>> import lazylinops as ll
     >>> spec = ll.BatchSpec({"C": 2}, device_matrix=["cpu", "meta"])
     >>> spec.devices((3,), "cpu").tolist()

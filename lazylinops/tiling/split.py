@@ -89,6 +89,8 @@ def split(A, batch_sizes):
     ShapeError
         A key is not a dim of ``A``, or ``A`` cannot be split along it.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Diagonal(torch.arange(1.0, 7.0).reshape(3, 2), "CN")
     >>> tiles, ins, outs = ll.split(A, {"C": 2})

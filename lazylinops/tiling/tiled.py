@@ -77,6 +77,8 @@ class Tiled(LinearOperator):
         A region does not fit the sizes, the counts of tiles and regions differ, or a tile's
         sizes differ from its regions'.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.randn(6, 4), ishape="N", oshape="M")
     >>> T = ll.distribute(A, ll.BatchSpec({"M": 2}))

@@ -127,6 +127,8 @@ def slogdet(A):
     ValueError
         No structured determinant: use ``torch.linalg.slogdet(A.to_dense())``.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Diagonal(torch.tensor([1.0, 2.0, 3.0])) + ll.LowRank(torch.ones(3, 1))
     >>> sign, logabs = ll.slogdet(A)
@@ -163,6 +165,8 @@ def logdet(A):
     torch.Tensor
         0-d, in ``A.dtype``'s real dtype for a real operator, ``A.dtype`` for a complex one.
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Diagonal(torch.tensor([1.0, 2.0, 3.0])) + ll.LowRank(torch.ones(3, 1))
     >>> torch.allclose(ll.logdet(A), torch.logdet(A.to_dense()))

@@ -102,6 +102,8 @@ def power_method(
     info : SolveInfo
         The record (``method="power"``, ``residual_norm`` the measured ``‖A v − λ v‖``).
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> (lam, v), info = ll.power_method(ll.Diagonal(torch.tensor([1.0, 3.0, 2.0], dtype=torch.float64)))
     >>> round(lam.item(), 6), v.shape
@@ -298,6 +300,8 @@ def eigsh(
     info : SolveInfo
         The record (``method="lanczos"``, ``iterations`` = restart cycles, ``residual_norm`` ``(k,)`` measured).
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> D = ll.Diagonal(torch.arange(1.0, 31.0, dtype=torch.float64)).with_tags(hermitian=True)
     >>> (w, V), info = ll.eigsh(D, k=2, which="LA")

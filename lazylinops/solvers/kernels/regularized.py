@@ -119,6 +119,8 @@ def cgls(
         Named like ``A``'s output: ``(*batch, *A.osize)``.
     {common}
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], dtype=torch.float64))
     >>> x, info = ll.cgls(A, torch.tensor([1.0, 2.0, 2.0], dtype=torch.float64))
@@ -159,6 +161,8 @@ def lsqr(
         Named like ``A``'s output: ``(*batch, *A.osize)``.
     {common}
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Dense(torch.tensor([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]], dtype=torch.float64))
     >>> x, info = ll.lsqr(A, torch.tensor([1.0, 2.0, 2.0], dtype=torch.float64))
@@ -209,6 +213,8 @@ def regularized_lstsq(
         The iteration ("auto" is "lsqr").
     {common}
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Identity((4,), dtype=torch.float64)
     >>> R = ll.Identity((4,), dtype=torch.float64)

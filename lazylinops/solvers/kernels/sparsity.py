@@ -136,6 +136,8 @@ def fista(
         The step ``s`` (default ``1/‖A‖₂²``, estimated by Lanczos).
     {budget}
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Identity((3,), dtype=torch.float64)
     >>> x, info = ll.fista(A, torch.tensor([3.0, -0.5, 1.0], dtype=torch.float64), lam=1.0)
@@ -257,6 +259,8 @@ def split_bregman(
         CGLS steps per outer iteration.
     {budget}
 
+    Examples
+    --------
     >>> import torch, lazylinops as ll
     >>> A = ll.Identity((4,), dtype=torch.float64)
     >>> x, info = ll.split_bregman(A, torch.tensor([1.0, 1.1, 0.9, 1.0], dtype=torch.float64),
