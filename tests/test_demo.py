@@ -6,6 +6,7 @@ import sys
 
 import pytest
 import torch
+from counting import count_calls
 
 import lazylinops as ll
 from lazylinops import __main__ as cli
@@ -59,20 +60,7 @@ def test_no_figure_flag_and_usage(tmp_path, capsys):
 
 
 def _count_gridding(monkeypatch):
-    calls = {"interp": 0, "spread": 0}
-    interp, spread = nufft_module._interp, nufft_module._spread
-
-    def counted_interp(*a):
-        calls["interp"] += 1
-        return interp(*a)
-
-    def counted_spread(*a):
-        calls["spread"] += 1
-        return spread(*a)
-
-    monkeypatch.setattr(nufft_module, "_interp", counted_interp)
-    monkeypatch.setattr(nufft_module, "_spread", counted_spread)
-    return calls
+    return count_calls(monkeypatch, nufft_module, "_interp", "_spread")
 
 
 def _leaves(op):
@@ -87,14 +75,14 @@ def test_toeplitz_cg_and_tv_do_no_gridding(monkeypatch):
     b = P.A.H(P.y)
     N = P.A.N
     assert sum(type(op) is ll.ToeplitzNormal for op in _leaves(N)) == 2  # one per coil tile
-    calls.update(interp=0, spread=0)
+    calls.update(_interp=0, _spread=0)
     x, res, err = demo.cg(N, b, 6, P.truth)
     assert len(res) == len(err) == 6
     demo.tv_split_bregman(N, b, lam=1e-3, mu=1e-2, outer=2, inner=2, x0=x)
-    assert calls == {"interp": 0, "spread": 0}, "CG and TV through A.N must not grid"
+    assert calls == {"_interp": 0, "_spread": 0}, "CG and TV through A.N must not grid"
     # the naive path of the comparison does grid: once per tile per matvec, each way
     demo.cg(P.A_naive.N, b, 6)
-    assert calls["interp"] == calls["spread"] >= 2 * 6
+    assert calls["_interp"] == calls["_spread"] >= 2 * 6
     assert not any(type(op) is ll.ToeplitzNormal for op in _leaves(P.A_naive.N))
 
 

@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+from counting import count_calls
 
 import lazylinops as ll
 from lazylinops.operators import nufft as nufft_module
@@ -79,29 +80,17 @@ def test_toeplitz_normal_matches_gridded_normal(cdtype):
 
 
 def test_toeplitz_normal_applies_no_gridding(monkeypatch):
-    calls = {"interp": 0, "spread": 0}
-    interp, spread = nufft_module._interp, nufft_module._spread
-
-    def counted_interp(*a):
-        calls["interp"] += 1
-        return interp(*a)
-
-    def counted_spread(*a):
-        calls["spread"] += 1
-        return spread(*a)
-
-    monkeypatch.setattr(nufft_module, "_interp", counted_interp)
-    monkeypatch.setattr(nufft_module, "_spread", counted_spread)
+    calls = count_calls(monkeypatch, nufft_module, "_interp", "_spread")
     A = ll.NUFFT(random_locations(50, (8, 8), seed=6), (8, 8))
     N = A.N  # one-time setup: one adjoint gridding on the doubled grid
-    assert calls == {"interp": 0, "spread": 1}
-    calls.update(interp=0, spread=0)
+    assert calls == {"_interp": 0, "_spread": 1}
+    calls.update(_interp=0, _spread=0)
     x = torch.randn(4, 8, 8, dtype=C64)
     N(x)
     N @ x.reshape(4, 64).T
-    assert calls == {"interp": 0, "spread": 0}
+    assert calls == {"_interp": 0, "_spread": 0}
     A.H(A(x))
-    assert calls == {"interp": 1, "spread": 1}
+    assert calls == {"_interp": 1, "_spread": 1}
     assert A.N is N  # cached
 
 
