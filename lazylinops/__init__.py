@@ -29,6 +29,7 @@ from .errors import (
     ShapeError,
     SingularError,
 )
+from .interop import aslinearoperator
 from .operators.conv import Convolve
 from .operators.dense import Dense
 from .operators.derivative import FirstDerivative, Gradient, Laplacian, SecondDerivative
@@ -78,6 +79,7 @@ __all__ = [
     "get_names",
     "set_densify",
     "set_names",
+    "aslinearoperator",
     "show",
     "testing",
     "tiling",

@@ -24,6 +24,7 @@ LAYERS = {
     "solvers": 5,
     "torch_api": 6,
     "testing": 7,
+    "interop": 7,
     "show": 7,
     "demo": 8,
     "__main__": 9,

@@ -10,6 +10,7 @@ import copy
 import functools
 import inspect
 
+import numpy as np
 import torch
 from torch._C import DisableTorchFunctionSubclass
 
@@ -699,6 +700,75 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
     apply = __call__
 
+    # ------------------------------------------------------------------ scipy / PyLops habits
+    def matvec(self, x):
+        """``A x`` for a flat vector ``x`` of shape ``(N,)`` or ``(N, 1)``; numpy in gives numpy out.
+
+        The scipy/PyLops spelling of ``A @ x`` (``ll.aslinearoperator(A)`` hands it to scipy).
+
+        Parameters
+        ----------
+        x : torch.Tensor or numpy.ndarray
+            ``(N,)`` or ``(N, 1)`` with ``N = A.shape[1]``.
+
+        Returns
+        -------
+        torch.Tensor or numpy.ndarray
+            ``(M,)`` or ``(M, 1)``, of the same kind as ``x``.
+
+        Examples
+        --------
+        >>> import numpy as np, torch, lazylinops as ll
+        >>> ll.Diagonal(torch.tensor([1.0, 2.0])).matvec(np.ones(2)).tolist()
+        [1.0, 2.0]
+        """
+        return _host_io(self, x, "matvec", (self._shape[1],), lambda t: self @ t)
+
+    def rmatvec(self, y):
+        """``Aᴴ y`` for a flat vector ``y`` of shape ``(M,)`` or ``(M, 1)``; numpy in gives numpy out.
+
+        Parameters
+        ----------
+        y : torch.Tensor or numpy.ndarray
+            ``(M,)`` or ``(M, 1)`` with ``M = A.shape[0]``.
+
+        Returns
+        -------
+        torch.Tensor or numpy.ndarray
+            ``(N,)`` or ``(N, 1)``, of the same kind as ``y``.
+        """
+        return _host_io(self, y, "rmatvec", (self._shape[0],), lambda t: self.H @ t)
+
+    def matmat(self, X):
+        """``A X`` for a matrix ``X`` of shape ``(N, K)``; numpy in gives numpy out.
+
+        Parameters
+        ----------
+        X : torch.Tensor or numpy.ndarray
+            ``(N, K)`` with ``N = A.shape[1]``.
+
+        Returns
+        -------
+        torch.Tensor or numpy.ndarray
+            ``(M, K)``, of the same kind as ``X``.
+        """
+        return _host_io(self, X, "matmat", (self._shape[1], None), lambda t: self @ t)
+
+    def rmatmat(self, Y):
+        """``Aᴴ Y`` for a matrix ``Y`` of shape ``(M, K)``; numpy in gives numpy out.
+
+        Parameters
+        ----------
+        Y : torch.Tensor or numpy.ndarray
+            ``(M, K)`` with ``M = A.shape[0]``.
+
+        Returns
+        -------
+        torch.Tensor or numpy.ndarray
+            ``(N, K)``, of the same kind as ``Y``.
+        """
+        return _host_io(self, Y, "rmatmat", (self._shape[0], None), lambda t: self.H @ t)
+
     def _apply_transpose(self, y):
         # Aᵀ y = conj(Aᴴ conj(y))
         if y.is_complex():
@@ -1110,6 +1180,28 @@ class LinearOperator(torch.Tensor, metaclass=_OperatorMeta):
 
 LinearOperator.__signature__ = _init_signature(LinearOperator)
 torch.serialization.add_safe_globals([LinearOperator, _rebuild_operator])
+
+
+def _host_io(A, x, what, shape, apply):
+    """``apply(x)`` for the scipy-style methods: numpy in → numpy out (on the host), torch in → torch out.
+
+    ``shape`` is ``(n,)`` (a vector: ``(n,)`` or ``(n, 1)`` accepted) or ``(n, None)`` (a matrix).
+    """
+    is_numpy = isinstance(x, np.ndarray)
+    if not (is_numpy or isinstance(x, torch.Tensor)) or isinstance(x, LinearOperator):
+        raise TypeError(
+            f"{type(A).__name__}.{what}: expected a numpy array or a torch tensor, got {type(x).__name__}; "
+            "for an operator product use A @ B"
+        )
+    n = shape[0]
+    ok = x.shape[:1] == (n,) and (x.ndim == 2 if len(shape) == 2 else x.ndim == 1 or tuple(x.shape) == (n, 1))
+    if not ok:
+        want = f"({n}, K)" if len(shape) == 2 else f"({n},) or ({n}, 1)"
+        raise ShapeError(f"{type(A).__name__}.{what}: expected shape {want}, got {tuple(x.shape)}")
+    if not is_numpy:
+        return apply(x)
+    t = torch.from_numpy(np.ascontiguousarray(x)).to(A._device)
+    return apply(t).detach().cpu().numpy()
 
 
 def _walk(obj, fn):
