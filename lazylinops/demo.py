@@ -28,6 +28,8 @@ import torch
 
 import lazylinops as ll
 
+from .display import fmt_bytes, weight_bytes
+
 CDTYPE = torch.complex64
 
 # modified Shepp–Logan (Toft): intensity, semi-axes a b, centre x y, rotation (degrees)
@@ -349,25 +351,6 @@ def tv_split_bregman(normal, aty, lam, mu, outer, inner, x0, truth=None):
     return x, changes, errors
 
 
-def _weight_bytes(op, seen=None):
-    """Bytes held by an operator's weights and plans (tensors shared between nodes counted once)."""
-    seen = set() if seen is None else seen
-    total = 0
-    for w in op.weights().values():
-        if id(w) not in seen:
-            seen.add(id(w))
-            total += w.numel() * w.element_size()
-    return total + sum(_weight_bytes(c, seen) for c in op.children())
-
-
-def _fmt_bytes(n):
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
-
-
 def _timed_cg(normal, b, iters, device, truth):
     """CG through ``normal``: (x, residuals, errors, seconds, peak CUDA bytes or None)."""
     cuda = torch.device(device).type == "cuda"
@@ -457,8 +440,8 @@ def run(size=128, coils=8, iters=12, device="cpu", out=".", figure=True, spokes=
     tiles = ", ".join(f"C[{t.osize[0]}] on {d}" for t, d in zip(A.tiles, P.devices))
     print(f"  tiled over coils with ll.distribute: {len(A.tiles)} tiles ({tiles})")
     print(
-        f"  dense matrices avoided: A {_fmt_bytes(A.shape[0] * n2 * item)}, AᴴA {_fmt_bytes(n2 * n2 * item)}; "
-        f"the operator holds {_fmt_bytes(_weight_bytes(A))} (coil maps, gridding plan)"
+        f"  dense matrices avoided: A {fmt_bytes(A.shape[0] * n2 * item)}, AᴴA {fmt_bytes(n2 * n2 * item)}; "
+        f"the operator holds {fmt_bytes(weight_bytes(A))} (coil maps, gridding plan)"
     )
 
     b = A.H(y)  # Aᴴy: the right-hand side of the normal equations
@@ -481,12 +464,12 @@ def run(size=128, coils=8, iters=12, device="cpu", out=".", figure=True, spokes=
     print(f"\nthe same {len(res_nv)} CG iterations, Toeplitz normal vs naive Aᴴ(A x) (toeplitz=False):")
     print(f"  time           {t_toep:9.2f} s  vs {t_naive:9.2f} s   ({t_naive / t_toep:.1f}× faster)")
     print(
-        f"  weights held   {_fmt_bytes(_weight_bytes(N)):>11s}  vs {_fmt_bytes(_weight_bytes(N_naive)):>11s}   "
+        f"  weights held   {fmt_bytes(weight_bytes(N)):>11s}  vs {fmt_bytes(weight_bytes(N_naive)):>11s}   "
         "(bytes of the operator's tensors: Toeplitz kernels + maps vs gridding plan + maps)"
     )
     if peak_toep is not None:
         print(
-            f"  peak memory    {_fmt_bytes(peak_toep):>11s}  vs {_fmt_bytes(peak_naive):>11s}   "
+            f"  peak memory    {fmt_bytes(peak_toep):>11s}  vs {fmt_bytes(peak_naive):>11s}   "
             "(torch.cuda.max_memory_allocated during the solve, above what was allocated before it)"
         )
     else:
